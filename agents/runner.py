@@ -1,0 +1,59 @@
+"""The loop every agent runs: decode → rule → sink, with the failure policy in one place.
+
+* Undecodable or invalid input goes to the DLQ (wagerstream.deadletter).
+* A sink that is down (Redis, Kafka) is retried with capped backoff: the agent stops consuming,
+  so nothing is committed past the event that could not be written (back-pressure, not loss).
+* Any other exception is a bug meeting a particular event: that event goes to the DLQ with the
+  exception as its reason and the agent goes on, instead of crash-looping on it forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+import redis
+
+from sinks.metrics import EVENTS_OUT, PROCESSING
+from wagerstream.app import app, serde, settings
+from wagerstream.deadletter import Decoder
+from wagerstream.logs import log_context
+from wagerstream.serde import DecodeError, LoadedSchema
+
+log = logging.getLogger(__name__)
+Handler = Callable[[LoadedSchema, dict[str, Any]], Awaitable[None]]
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio.TimeoutError)
+
+
+async def run_agent(name: str, stream: faust.StreamT, handle: Handler) -> None:
+    decoder = Decoder(app, serde, settings.max_clock_skew_ms, agent=name)
+    async for event in stream.events():
+        started = time.perf_counter()
+        decoded = await decoder.decode(event)
+        if decoded is None:
+            continue
+        schema, record = decoded
+        with log_context(
+            trace_id=record.get("trace_id"),
+            tenant_id=record.get("tenant_id"),
+            brand_id=record.get("brand_id"),
+        ):
+            delay = 0.1
+            while True:
+                try:
+                    await handle(schema, record)
+                    break
+                except TRANSIENT as exc:
+                    log.warning("%s: sink unavailable (%r), retrying in %.1fs", name, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                except Exception as exc:
+                    log.exception("%s: processing failed", name)
+                    await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
+                    break
+        EVENTS_OUT.labels(name, event.message.topic).inc()
+        PROCESSING.labels(name).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""PostgreSQL ledger (double entry) and the CDC relay into Kafka."""

@@ -1,0 +1,1 @@
+"""Synthetic operator traffic with ground truth, for the demo, the tests and the benchmarks."""

@@ -1,0 +1,1 @@
+"""Where results leave the pipeline: Redis read models, ClickHouse marts, Prometheus metrics."""

@@ -1,0 +1,69 @@
+"""Prometheus metrics of the worker fleet; every name starts with ``wagerstream_``.
+
+Defined in one module so that names and label sets are reviewed together and a dashboard can be
+written against this file alone.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Settle lags run from seconds (casino rounds) to days (ante-post football).
+_LAG_BUCKETS = (
+    0.1,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    7200,
+    21600,
+    86400,
+    259200,
+    604800,
+)
+
+EVENTS_IN = Counter(
+    "wagerstream_events_in_total", "Events consumed, before decoding.", ["agent", "topic"]
+)
+EVENTS_OUT = Counter(
+    "wagerstream_events_out_total", "Events processed successfully.", ["agent", "topic"]
+)
+DLQ = Counter("wagerstream_dlq_total", "Events sent to a dead-letter topic.", ["topic", "code"])
+PROCESSING = Histogram(
+    "wagerstream_processing_seconds",
+    "Wall time to process one event, sink writes included.",
+    ["agent"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+SETTLE_LAG = Histogram(
+    "wagerstream_settle_lag_seconds",
+    "Bet settled_at minus placed_at (event time).",
+    ["product", "provider"],
+    buckets=_LAG_BUCKETS,
+)
+SETTLE_AFTER_START = Histogram(
+    "wagerstream_settle_after_event_start_seconds",
+    "Sportsbook bet settled_at minus the event's start (event time).",
+    ["provider"],
+    buckets=_LAG_BUCKETS,
+)
+OPEN_BETS = Gauge("wagerstream_open_bets", "Open bets held in this worker's table partitions.")
+SINK_LATENCY = Histogram(
+    "wagerstream_sink_seconds",
+    "Latency of one sink write (a pipeline or a batch).",
+    ["sink"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+STALE_WRITES = Counter(
+    "wagerstream_redis_stale_writes_total",
+    "Read-model writes refused because Redis already held a newer version (replays).",
+    ["model"],
+)

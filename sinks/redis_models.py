@@ -1,0 +1,75 @@
+"""CQRS read models in Redis, written so that a replayed or reordered event can never win.
+
+Every write carries the version it derives from (the ledger's commit LSN, or a per-player
+sequence kept in the worker's table) and one Lua script applies it only when that version is
+newer than the one stored in the hash. Versions are compared as decimal strings (length first,
+then lexically) because Lua numbers are doubles and would round 64-bit LSNs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from sinks.metrics import SINK_LATENCY, STALE_WRITES
+
+VERSIONED_HSET = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local incoming = ARGV[2]
+if current then
+  if string.len(current) > string.len(incoming) then return 0 end
+  if string.len(current) == string.len(incoming) and current >= incoming then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], incoming, unpack(ARGV, 3))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class VersionedWrite:
+    key: str
+    version_field: str
+    version: int
+    fields: Mapping[str, str | int]
+    model: str = ""
+
+
+def model_key(prefix: str, tenant: str, model: str, player: str) -> str:
+    """`{prefix}:{tenant}:{model}:{player}`, the contract's key shape (DESIGN.md)."""
+    return f"{prefix}:{tenant}:{model}:{player}"
+
+
+class ReadModelWriter:
+    def __init__(self, url: str, prefix: str) -> None:
+        self.prefix = prefix
+        self.client = aioredis.from_url(url, decode_responses=True)
+        self._script = self.client.register_script(VERSIONED_HSET)
+
+    def key(self, tenant: str, model: str, player: str) -> str:
+        return model_key(self.prefix, tenant, model, player)
+
+    async def write(self, writes: Iterable[VersionedWrite]) -> list[bool]:
+        """Apply a batch in one round trip; returns which writes were newer and applied."""
+        writes = list(writes)
+        if not writes:
+            return []
+        started = time.perf_counter()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for w in writes:
+                args: list[str | int] = [w.version_field, str(w.version)]
+                for field, value in w.fields.items():
+                    args += [field, value]
+                await self._script(keys=[w.key], args=args, client=pipe)
+            results = await pipe.execute()
+        SINK_LATENCY.labels("redis").observe(time.perf_counter() - started)
+        applied = [bool(r) for r in results]
+        for w, ok in zip(writes, applied, strict=True):
+            if not ok:
+                STALE_WRITES.labels(w.model).inc()
+        return applied
+
+    async def close(self) -> None:
+        await self.client.aclose()

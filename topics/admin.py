@@ -1,0 +1,56 @@
+"""Create the catalogue's topics with confluent-kafka's admin client, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from topics.catalogue import CATALOGUE
+
+
+@dataclass
+class TopicReport:
+    created: list[str]
+    existing: list[str]
+    mismatched: list[str]  # wrong partition count: co-partitioning would break
+
+
+class TopicError(RuntimeError):
+    pass
+
+
+def create_topics(bootstrap: str, partitions: int, replication: int) -> TopicReport:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        metadata = admin.list_topics(timeout=10)
+    except Exception as exc:
+        raise TopicError(
+            f"cannot reach Kafka at {bootstrap}: {exc}. Fix: `wagerstream stack up`, "
+            f"or set KAFKA_BOOTSTRAP_SERVERS."
+        ) from exc
+    existing = metadata.topics
+    missing = [
+        NewTopic(t.name, partitions, replication, config=t.topic_config())
+        for t in CATALOGUE.values()
+        if t.name not in existing
+    ]
+    mismatched = [
+        f"{name}: {len(existing[name].partitions)} partitions, expected {partitions}"
+        for name, t in CATALOGUE.items()
+        if name in existing and t.player_keyed and len(existing[name].partitions) != partitions
+    ]
+    created: list[str] = []
+    if missing:
+        for name, future in admin.create_topics(missing, request_timeout=30).items():
+            try:
+                future.result()
+                created.append(name)
+            except Exception as exc:  # a concurrent creator won the race: that is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise TopicError(f"creating {name} failed: {exc}") from exc
+    return TopicReport(
+        created=sorted(created),
+        existing=sorted(n for n in CATALOGUE if n in existing),
+        mismatched=mismatched,
+    )

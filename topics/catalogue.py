@@ -1,0 +1,68 @@
+"""Every topic of the event contract (../shared/DESIGN.md), in one table.
+
+Player-keyed topics all get the same partition count (TOPIC_PARTITIONS) so that one worker owns
+every piece of a player's state: Kafka's default partitioner hashes the same key to the same
+partition number on every topic of equal size, and Faust's table changelogs follow the source
+partition. Changing one topic's count alone would silently split a player's state, so `topics
+create` refuses to "fix" a mismatch and reports it instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    schema: str | None  # stem of the .avsc file in schemas/avro/, None for raw bytes
+    key: str = "player_id"
+    player_keyed: bool = True
+    retention_days: int = 7
+    config: dict[str, str] = field(default_factory=dict)
+
+    def topic_config(self) -> dict[str, str]:
+        return {"retention.ms": str(self.retention_days * DAY_MS), **self.config}
+
+
+def dlq_topic(topic: str) -> str:
+    return f"dlq.{topic}"
+
+
+_UPSTREAM = [
+    TopicSpec("bet.placed", "bet_placed"),
+    TopicSpec("bet.settled", "bet_settled"),
+    TopicSpec("payment.deposit", "payment_deposit"),
+    TopicSpec("payment.withdrawal", "payment_withdrawal"),
+    TopicSpec("player.session", "player_session"),
+    # Limits are the player's current truth: compact so a restarted worker can rebuild them,
+    # but keep deletes (null amount) long enough for every consumer to see them.
+    TopicSpec(
+        "player.limit",
+        "player_limit",
+        retention_days=365,
+        config={"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(DAY_MS)},
+    ),
+    # The CDC stream is replayed to rebuild marts and projections: keep it a month.
+    TopicSpec("ledger.cdc", "ledger_cdc", retention_days=30),
+]
+_SIGNALS = [
+    TopicSpec(name, "signal", retention_days=90)
+    for name in ("limits.breach", "rg.signal", "aml.alert")
+]
+INPUT_TOPICS: tuple[str, ...] = tuple(t.name for t in _UPSTREAM)
+_DLQ = [
+    TopicSpec(dlq_topic(name), None, retention_days=30, config={"cleanup.policy": "delete"})
+    for name in INPUT_TOPICS
+]
+
+CATALOGUE: dict[str, TopicSpec] = {t.name: t for t in (*_UPSTREAM, *_SIGNALS, *_DLQ)}
+
+
+def spec(topic: str) -> TopicSpec:
+    try:
+        return CATALOGUE[topic]
+    except KeyError:
+        raise KeyError(f"{topic!r} is not in the topic catalogue (topics/catalogue.py)") from None

@@ -1,0 +1,3 @@
+from wagerstream.cli import main
+
+main()

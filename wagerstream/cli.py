@@ -1,0 +1,180 @@
+"""The `wagerstream` command. Every subcommand has --help; errors name the problem and the fix."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wagerstream.settings import PROJECT_ROOT, get_settings
+
+cli = typer.Typer(
+    help="wagerstream: real-time risk and analytics for iGaming.", no_args_is_help=True
+)
+stack_cli = typer.Typer(
+    help="Local stack of real services: Kafka (KRaft), PostgreSQL, Redis.", no_args_is_help=True
+)
+topics_cli = typer.Typer(help="The topic catalogue on the broker.", no_args_is_help=True)
+schemas_cli = typer.Typer(help="The Avro contract in schemas/avro/.", no_args_is_help=True)
+loadgen_cli = typer.Typer(help="Synthetic traffic.", no_args_is_help=True)
+cli.add_typer(stack_cli, name="stack")
+cli.add_typer(topics_cli, name="topics")
+cli.add_typer(schemas_cli, name="schemas")
+cli.add_typer(loadgen_cli, name="loadgen")
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@stack_cli.command("up")
+def stack_up() -> None:
+    """Install what is missing and start every service; a second run changes nothing."""
+    from wagerstream.stack.manager import Stack, StackError
+
+    try:
+        started = Stack(get_settings()).up()
+    except StackError as exc:
+        fail(str(exc))
+    for name, did in started.items():
+        console.print(f"{name}: {'started' if did else 'already running'}")
+    stack_status()
+
+
+@stack_cli.command("down")
+def stack_down() -> None:
+    """Stop the services this stack started (and nothing else). Data stays in STACK_DIR."""
+    from wagerstream.stack.manager import Stack
+
+    for name, did in Stack(get_settings()).down().items():
+        console.print(f"{name}: {'stopped' if did else 'was not running'}")
+
+
+@stack_cli.command("status")
+def stack_status() -> None:
+    """Show each service, its pid and its endpoint; exit 1 if any is down."""
+    from wagerstream.stack.manager import Stack
+
+    statuses = Stack(get_settings()).status()
+    table = Table("service", "state", "pid", "endpoint")
+    for s in statuses:
+        table.add_row(
+            s.name, "[green]running" if s.running else "[red]stopped", str(s.pid or "-"), s.endpoint
+        )
+    s = get_settings()
+    table.add_row(
+        "clickhouse",
+        "embedded" if s.clickhouse.startswith("chdb://") else "server",
+        "-",
+        s.clickhouse,
+    )
+    console.print(table)
+    if not all(s.running for s in statuses):
+        raise typer.Exit(1)
+
+
+@topics_cli.command("create")
+def topics_create() -> None:
+    """Create every catalogue topic that is missing (idempotent)."""
+    from topics.admin import TopicError, create_topics
+
+    s = get_settings()
+    try:
+        report = create_topics(s.kafka, s.topic_partitions, s.topic_replication)
+    except TopicError as exc:
+        fail(str(exc))
+    console.print(f"created {len(report.created)}, already there {len(report.existing)}")
+    if report.mismatched:
+        fail(
+            "partition counts differ (co-partitioning broken; recreate these topics or set "
+            "TOPIC_PARTITIONS to match): " + "; ".join(report.mismatched)
+        )
+
+
+@schemas_cli.command("check")
+def schemas_check(
+    rev: Annotated[str, typer.Option(help="Git revision to compare against.")] = "HEAD",
+) -> None:
+    """Fail when a schema is not backward compatible with its version at REV."""
+    from wagerstream.compat import check_against_git
+    from wagerstream.serde import SCHEMA_DIR
+
+    report = check_against_git(SCHEMA_DIR, rev)
+    bad = {name: problems for name, problems in report.items() if problems}
+    for name, problems in sorted(bad.items()):
+        for p in problems:
+            err.print(f"[red]{name}[/]: {p}")
+    if bad:
+        fail(
+            f"{len(bad)} schema(s) not backward compatible with {rev}. Fix: give new fields a "
+            "default, keep old enum symbols, or add a new topic for a breaking change."
+        )
+    console.print(f"{len(report)} schema(s) backward compatible with {rev}")
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Run a Faust worker with every agent (metrics and health on WORKER_WEB_PORT)."""
+    from faust.worker import Worker
+
+    import agents.settlement  # noqa: F401  (registers the agent)
+    from wagerstream.app import app
+
+    s = get_settings()
+    Worker(app, loglevel=s.log_level, redirect_stdouts=False).execute_from_commandline()
+
+
+@loadgen_cli.command("bets")
+def loadgen_bets(
+    count: Annotated[int, typer.Option(help="Bets to place.")] = 5000,
+    tenant: Annotated[str, typer.Option(help="Tenant id of the traffic.")] = "demo",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same events.")] = 7,
+) -> None:
+    """Send placed and settled bets (with duplicates and early settlements) to Kafka."""
+    from loadgen.bets import generate
+    from loadgen.producer import EventProducer
+    from wagerstream.serde import AvroSerde
+
+    s = get_settings()
+    traffic = generate(tenant, count, seed=seed)
+    producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
+    for topic, record in traffic.events:
+        producer.send(topic, record)
+    producer.flush()
+    console.print(f"sent {len(traffic.events)} events for {count} bets")
+
+
+@cli.command("demo")
+def demo(
+    bets: Annotated[int, typer.Option(help="Bets to place.")] = 5000,
+    tenant: Annotated[str, typer.Option(help="Tenant id of the demo traffic.")] = "demo",
+) -> None:
+    """Stack up, topics, a worker, synthetic bets; then open bets and settle lag."""
+    from wagerstream.demo import run_demo
+
+    code = run_demo(bets, tenant, console)
+    raise typer.Exit(code)
+
+
+@cli.command("config")
+def config() -> None:
+    """Print the effective configuration (environment variables and defaults)."""
+    s = get_settings()
+    table = Table("variable", "value", "meaning")
+    for name, field in type(s).model_fields.items():
+        table.add_row(name.upper(), str(getattr(s, name)), field.description or "")
+    console.print(table)
+    console.print(f"project root: {PROJECT_ROOT}")
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,95 @@
+"""The one place configuration comes from: environment variables with defaults that run locally.
+
+Every field is documented in the README's configuration table; `wagerstream config` prints the
+effective values. Fields are read once per process (`get_settings()` is cached) because a
+worker must not change its mind about ports or topics halfway through a run.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- local stack -------------------------------------------------------------------
+    stack_dir: Path = Field(PROJECT_ROOT / ".stack", description="Folder of the local stack.")
+    kafka_port: int = Field(19092, description="Local broker's client port.")
+    kafka_controller_port: int = Field(19093, description="Local broker's KRaft controller port.")
+    kafka_heap: str = Field("1g", description="Local broker's JVM heap (-Xmx).")
+    postgres_port: int = Field(15432, description="Local PostgreSQL port.")
+    redis_port: int = Field(16379, description="Local Redis port.")
+
+    # --- connections (default to the local stack) ---------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka bootstrap servers; default localhost:KAFKA_PORT."
+    )
+    postgres_dsn: str | None = Field(
+        None, description="PostgreSQL DSN; default the local stack's `wagerstream` database."
+    )
+    redis_url: str | None = Field(None, description="Redis URL; default the local stack's.")
+    clickhouse_url: str | None = Field(
+        None, description="ClickHouse: `http://user:pw@host:8123`, or default embedded chdb://."
+    )
+    clickhouse_database: str = Field("wagerstream", description="ClickHouse database.")
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry; unset = Avro single-object encoding."
+    )
+
+    # --- contract ----------------------------------------------------------------------
+    topic_partitions: int = Field(12, description="Partitions of every player-keyed topic.")
+    topic_replication: int = Field(1, description="Replication factor of created topics.")
+    redis_prefix: str = Field("ws", description="Prefix of every Redis read-model key.")
+    max_clock_skew_ms: int = Field(
+        300_000, description="Events whose occurred_at is further in the future go to the DLQ."
+    )
+
+    # --- worker ------------------------------------------------------------------------
+    app_id: str = Field("wagerstream", description="Faust app id = consumer group prefix.")
+    worker_web_port: int = Field(6066, description="Worker HTTP port (/metrics, /health).")
+    worker_web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
+    state_dir: Path | None = Field(None, description="RocksDB tables; default STACK_DIR/state.")
+    settled_memory_ms: int = Field(
+        7 * 24 * 3600 * 1000,
+        description="How long a settled bet id is remembered (late placements, duplicates).",
+    )
+    log_level: str = Field("INFO", description="Log level of the JSON logs.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kafka(self) -> str:
+        return self.kafka_bootstrap_servers or f"localhost:{self.kafka_port}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def postgres(self) -> str:
+        return self.postgres_dsn or (
+            f"postgresql://wagerstream@localhost:{self.postgres_port}/wagerstream"
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://localhost:{self.redis_port}/0"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def clickhouse(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.stack_dir / 'clickhouse'}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir or self.stack_dir / "state"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

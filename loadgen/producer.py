@@ -19,6 +19,9 @@ class EventProducer:
                 "acks": "all",
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                # Java clients, aiokafka and Faust hash keys with murmur2; librdkafka defaults to
+                # crc32. Same key, same partition number on every topic needs the same hash.
+                "partitioner": "murmur2_random",
                 **config,
             }
         )

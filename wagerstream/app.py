@@ -46,10 +46,18 @@ async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.R
     return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
 
 
+_ready = {"rebalanced": False}
+
+
+@app.on_rebalance_complete.connect
+async def _on_rebalance_complete(sender: faust.App, **kwargs: object) -> None:
+    _ready["rebalanced"] = True
+
+
 @app.page("/health")
 async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-    """200 once the worker has partitions and is not mid-rebalance; 503 otherwise."""
-    ready = app.started and not app.rebalancing
+    """200 once the worker joined the group, recovered its tables and is not rebalancing."""
+    ready = _ready["rebalanced"] and not app.rebalancing
     return web.json(
         {"status": "ok" if ready else "starting", "assigned": len(app.assignor.assigned_actives())},
         status=200 if ready else 503,

@@ -1,0 +1,105 @@
+"""Fixtures over the real local stack: Kafka, PostgreSQL and Redis started by `stack up`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from loadgen.producer import EventProducer
+from topics.admin import create_topics
+from wagerstream.serde import AvroSerde
+from wagerstream.settings import Settings, get_settings
+from wagerstream.workers import start_worker, stop_worker, wait_healthy
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Settings:
+    """The session's stack (idempotent: `make test` has usually started it already)."""
+    from wagerstream.stack.manager import Stack
+
+    Stack(settings).up()
+    create_topics(settings.kafka, settings.topic_partitions, settings.topic_replication)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def serde() -> AvroSerde:
+    return AvroSerde()
+
+
+@pytest.fixture
+def producer(stack: Settings, serde: AvroSerde) -> EventProducer:
+    return EventProducer(stack.kafka, serde)
+
+
+@pytest.fixture(scope="session")
+def redis_client(stack: Settings) -> redis.Redis:
+    return redis.Redis.from_url(stack.redis, decode_responses=True)
+
+
+@dataclass
+class WorkerHandle:
+    """A worker subprocess with its own consumer group, state dir and web port."""
+
+    app_id: str
+    state_dir: Path
+    log: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            "APP_ID": self.app_id,
+            "STATE_DIR": str(self.state_dir),
+            "WORKER_WEB_PORT": str(self.port),
+            "LOG_LEVEL": "INFO",
+        }
+
+    def start(self) -> None:
+        self.proc = start_worker(self.log, self.env())
+        try:
+            wait_healthy(self.port, self.proc, timeout=180)
+        except Exception:
+            print(self.log.read_text()[-5000:])
+            raise
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_worker(self.proc)
+
+
+@pytest.fixture
+def worker(stack: Settings, tmp_path: Path) -> Iterator[WorkerHandle]:
+    handle = WorkerHandle(
+        app_id=f"wstest-{uuid.uuid4().hex[:8]}",
+        state_dir=tmp_path / "state",
+        log=tmp_path / "worker.log",
+    )
+    handle.start()
+    yield handle
+    handle.stop()

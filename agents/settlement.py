@@ -2,9 +2,9 @@
 
 Consumes bet.placed and bet.settled together (co-partitioned by player, so one worker sees
 both halves of every bet), keeps each player's book in the `open_bets` table (RocksDB +
-compacted changelog) and writes `{prefix}:{tenant}:bets:{player}` with the book's sequence
-number as version. The sequence grows with every event applied, duplicates included, so after a
-crash the replayed events push it past anything Redis already holds and the final write wins.
+compacted changelog) and writes `{prefix}:{tenant}:bets:{player}` versioned by
+`state_version(seq)`: within one owner the book's sequence orders the writes, and a new owner
+(restart or rebalance) outranks whatever the previous one wrote.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from agents.open_bets import apply_placed, apply_settled, new_book, totals
 from agents.runner import run_agent
 from sinks.metrics import SETTLE_AFTER_START, SETTLE_LAG
 from sinks.redis_models import VersionedWrite
-from wagerstream.app import app, input_topic, read_models, settings
+from wagerstream.app import app, input_topic, read_models, settings, state_version
 from wagerstream.serde import LoadedSchema
 
 bets_topic = input_topic("bet.placed", "bet.settled")
@@ -48,7 +48,7 @@ async def handle(schema: LoadedSchema, record: dict[str, Any]) -> None:
             VersionedWrite(
                 key=writer.key(record["tenant_id"], "bets", player),
                 version_field="version",
-                version=book["seq"],
+                version=state_version(book["seq"]),
                 fields={"open_count": count, "open_stake_minor": stake},
                 model="bets",
             )

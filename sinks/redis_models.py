@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from sinks.metrics import SINK_LATENCY, STALE_WRITES
 
@@ -46,7 +47,7 @@ class ReadModelWriter:
     def __init__(self, url: str, prefix: str) -> None:
         self.prefix = prefix
         self.client = aioredis.from_url(url, decode_responses=True)
-        self._script = self.client.register_script(VERSIONED_HSET)
+        self._sha: str | None = None
 
     def key(self, tenant: str, model: str, player: str) -> str:
         return model_key(self.prefix, tenant, model, player)
@@ -57,19 +58,31 @@ class ReadModelWriter:
         if not writes:
             return []
         started = time.perf_counter()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for w in writes:
-                args: list[str | int] = [w.version_field, str(w.version)]
-                for field, value in w.fields.items():
-                    args += [field, value]
-                await self._script(keys=[w.key], args=args, client=pipe)
-            results = await pipe.execute()
+        if self._sha is None:
+            self._sha = await self.client.script_load(VERSIONED_HSET)
+        try:
+            results = await self._send(writes)
+        except NoScriptError:  # Redis restarted and lost its script cache
+            self._sha = await self.client.script_load(VERSIONED_HSET)
+            results = await self._send(writes)
         SINK_LATENCY.labels("redis").observe(time.perf_counter() - started)
         applied = [bool(r) for r in results]
         for w, ok in zip(writes, applied, strict=True):
             if not ok:
                 STALE_WRITES.labels(w.model).inc()
         return applied
+
+    async def _send(self, writes: list[VersionedWrite]) -> list[int]:
+        """One pipeline of EVALSHA calls: one round trip (redis-py's Script objects would add
+        a SCRIPT EXISTS round trip to every pipeline)."""
+        assert self._sha is not None
+        async with self.client.pipeline(transaction=False) as pipe:
+            for w in writes:
+                args: list[str | int] = [w.version_field, str(w.version)]
+                for field, value in w.fields.items():
+                    args += [field, value]
+                pipe.evalsha(self._sha, 1, w.key, *args)
+            return await pipe.execute()
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -83,6 +83,35 @@ class WorkerHandle:
             print(self.log.read_text()[-5000:])
             raise
 
+    def wait_caught_up(self, timeout: float = 600) -> None:
+        """Block until the group has committed everything on the bet topics.
+
+        A new consumer group starts from the earliest offset, so on a machine that has run
+        the tests before, a fresh worker first replays older tests' traffic."""
+        import time
+
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": get_settings().kafka, "group.id": self.app_id})
+        tps = [
+            TopicPartition(t, p)
+            for t in ("bet.placed", "bet.settled")
+            for p in range(get_settings().topic_partitions)
+        ]
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                lag = 0
+                for tp in consumer.committed(tps, timeout=10):
+                    high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                    lag += high - max(tp.offset, 0)
+                if lag == 0:
+                    return
+                time.sleep(1)
+        finally:
+            consumer.close()
+        raise TimeoutError(f"worker {self.app_id} still {lag} events behind")
+
     def kill9(self) -> None:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -101,5 +130,6 @@ def worker(stack: Settings, tmp_path: Path) -> Iterator[WorkerHandle]:
         log=tmp_path / "worker.log",
     )
     handle.start()
+    handle.wait_caught_up()
     yield handle
     handle.stop()

@@ -115,6 +115,7 @@ SAMPLES: dict[str, tuple[str, dict]] = {
                 "player_id": "p1",
                 "tenant_id": "t1",
                 "brand_id": "b1",
+                "jurisdiction": "MGA",
                 "kind": "deposit",
                 "amount_minor": -5000,
                 "currency": "EUR",

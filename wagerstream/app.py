@@ -8,6 +8,8 @@ that an undecodable message reaches the dead-letter topic instead of killing the
 
 from __future__ import annotations
 
+import time
+
 import faust
 from prometheus_client import generate_latest
 
@@ -38,6 +40,10 @@ app = faust.App(
     stream_buffer_maxsize=8192,
     producer_linger_ms=5,
     broker_commit_every=5000,
+    # A worker killed with -9 never leaves the group: its partitions move after this timeout.
+    broker_session_timeout=settings.session_timeout_s,
+    consumer_group_instance_id=settings.worker_instance_id,
+    broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
 )
 
 
@@ -65,6 +71,22 @@ async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Re
 
 
 serde = AvroSerde(registry_url=settings.schema_registry_url)
+STARTED_MS = int(time.time() * 1000)
+
+
+def state_version(seq: int) -> int:
+    """Version of a read-model write derived from table state: (generation, start, seq).
+
+    A per-player sequence alone is not enough: after a crash the table comes back from its
+    changelog at an older sequence and replays events from the two input topics in a different
+    interleaving, so the same sequence number can stand for different content. Prefixing the
+    consumer-group generation (bumped when partitions move) and this process's start time
+    (bumped when a worker restarts, static membership included) makes the owner's writes
+    after a restart or rebalance win over anything a previous owner wrote.
+    """
+    return (app.consumer_generation_id * 10**13 + STARTED_MS) * 10**12 + seq
+
+
 _read_models: ReadModelWriter | None = None
 
 

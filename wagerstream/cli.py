@@ -20,6 +20,8 @@ stack_cli = typer.Typer(
 topics_cli = typer.Typer(help="The topic catalogue on the broker.", no_args_is_help=True)
 schemas_cli = typer.Typer(help="The Avro contract in schemas/avro/.", no_args_is_help=True)
 loadgen_cli = typer.Typer(help="Synthetic traffic.", no_args_is_help=True)
+ledger_cli = typer.Typer(help="The PostgreSQL ledger.", no_args_is_help=True)
+cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(stack_cli, name="stack")
 cli.add_typer(topics_cli, name="topics")
 cli.add_typer(schemas_cli, name="schemas")
@@ -148,6 +150,57 @@ def loadgen_bets(
         producer.send(topic, record)
     producer.flush()
     console.print(f"sent {len(traffic.events)} events for {count} bets")
+
+
+@ledger_cli.command("migrate")
+def ledger_migrate() -> None:
+    """Apply the ledger's SQL migrations that are missing (ledger/migrations/)."""
+    import psycopg
+
+    from ledger.migrate import MigrationError, migrate
+
+    try:
+        applied = migrate(get_settings().postgres)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot reach PostgreSQL ({exc}). Fix: `wagerstream stack up` or set POSTGRES_DSN.")
+    except MigrationError as exc:
+        fail(str(exc))
+    console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
+
+
+@cli.command("cdc")
+def cdc() -> None:
+    """Run the CDC relay: ledger entries → ledger.cdc (metrics on CDC_METRICS_PORT)."""
+    import logging.config
+    import threading
+
+    from prometheus_client import start_http_server
+
+    from ledger.cdc import CdcRelay, RelayError, slot_lag_bytes
+    from wagerstream.logs import logging_config
+    from wagerstream.serde import AvroSerde
+
+    s = get_settings()
+    logging.config.dictConfig(logging_config(s.log_level))
+    start_http_server(s.cdc_metrics_port)
+    relay = CdcRelay(
+        s.postgres, s.kafka, AvroSerde(registry_url=s.schema_registry_url), slot=s.cdc_slot
+    )
+
+    def watch_lag() -> None:
+        while not relay.stop_event.wait(5):
+            try:
+                slot_lag_bytes(s.postgres, s.cdc_slot)
+            except Exception as exc:  # a metric must never stop the relay
+                logging.getLogger(__name__).warning("slot lag query failed: %s", exc)
+
+    threading.Thread(target=watch_lag, daemon=True).start()
+    try:
+        relay.run()
+    except RelayError as exc:
+        fail(f"{exc}. The relay resumes from the last acknowledged transaction when restarted.")
+    finally:
+        relay.stop_event.set()
 
 
 @cli.command("demo")

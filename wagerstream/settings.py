@@ -60,7 +60,19 @@ class Settings(BaseSettings):
         7 * 24 * 3600 * 1000,
         description="How long a settled bet id is remembered (late placements, duplicates).",
     )
+    worker_instance_id: str | None = Field(
+        None,
+        description="Static group membership id (e.g. the pod name): a restarted worker takes "
+        "its partitions back without a rebalance.",
+    )
+    session_timeout_s: float = Field(
+        10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
+    )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
+
+    # --- CDC relay ---------------------------------------------------------------------
+    cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")
+    cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics).")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -41,12 +41,16 @@ def read_bets(redis_client, settings, tenant, players) -> dict[str, tuple[int, i
     return got
 
 
-def wait_for(redis_client, settings, tenant, want, players, timeout=120.0):
+def wait_for(redis_client, settings, tenant, want, players, timeout=180.0):
     deadline = time.monotonic() + timeout
     got = read_bets(redis_client, settings, tenant, players)
     while got != want and time.monotonic() < deadline:
         time.sleep(0.5)
         got = read_bets(redis_client, settings, tenant, players)
+    for p in sorted(set(got) | set(want)):  # shown by pytest when the assertion fails
+        if got.get(p) != want.get(p):
+            key = model_key(settings.redis_prefix, tenant, "bets", p)
+            print("differs", p, got.get(p), want.get(p), redis_client.hget(key, "version"))
     return got
 
 

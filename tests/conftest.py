@@ -133,3 +133,71 @@ def worker(stack: Settings, tmp_path: Path) -> Iterator[WorkerHandle]:
     handle.wait_caught_up()
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="session")
+def ledger_dsn(stack: Settings) -> str:
+    from ledger.migrate import migrate
+
+    migrate(stack.postgres)
+    return stack.postgres
+
+
+@dataclass
+class RelayHandle:
+    """A `wagerstream cdc` subprocess on its own replication slot."""
+
+    slot: str
+    log: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> None:
+        import sys
+        import time
+
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        before = self.log.read_text() if self.log.exists() else ""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wagerstream", "cdc"],
+                env={**os.environ, "CDC_SLOT": self.slot, "CDC_METRICS_PORT": str(self.port)},
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.read_text()[len(before) :].count("streaming slot"):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"relay exited: {self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise TimeoutError("relay did not start streaming")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture
+def relay(ledger_dsn: str, tmp_path: Path) -> Iterator[RelayHandle]:
+    import psycopg
+
+    handle = RelayHandle(slot=f"test_{uuid.uuid4().hex[:10]}", log=tmp_path / "cdc.log")
+    yield handle
+    handle.stop()
+    with psycopg.connect(ledger_dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name = %s",
+            (handle.slot,),
+        )
+        conn.execute("DELETE FROM cdc.relay_state WHERE slot = %s", (handle.slot,))

@@ -143,6 +143,9 @@ class CdcRelay:
         self.relations: dict[int, Relation] = {}
         self.failure: str | None = None
         self.stop_event = threading.Event()
+        self.acked = 0
+        # commit → ack latencies in seconds, kept only when a benchmark asks for them
+        self.latencies: list[float] | None = None
 
     # -- Kafka -----------------------------------------------------------------------------
     def _produce(self, record: dict[str, Any], tx: PendingTx) -> None:
@@ -154,8 +157,12 @@ class CdcRelay:
                 self.failure = f"Kafka refused a ledger.cdc record: {err}"
                 return
             tx.remaining -= 1
+            self.acked += 1
+            latency = max(0.0, time.time() - commit_ts_us / 1e6)
             CDC_RECORDS.inc()
-            CDC_ACK_LATENCY.observe(max(0.0, time.time() - commit_ts_us / 1e6))
+            CDC_ACK_LATENCY.observe(latency)
+            if self.latencies is not None:
+                self.latencies.append(latency)
 
         key = (record["after"]["player_id"] or record["after"]["tenant_id"]).encode()
         value = self.serde.encode(self.topic, record)

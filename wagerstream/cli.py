@@ -21,6 +21,10 @@ topics_cli = typer.Typer(help="The topic catalogue on the broker.", no_args_is_h
 schemas_cli = typer.Typer(help="The Avro contract in schemas/avro/.", no_args_is_help=True)
 loadgen_cli = typer.Typer(help="Synthetic traffic.", no_args_is_help=True)
 ledger_cli = typer.Typer(help="The PostgreSQL ledger.", no_args_is_help=True)
+bench_cli = typer.Typer(
+    help="Benchmarks on the local stack (JSON to stdout and bench/results/).", no_args_is_help=True
+)
+cli.add_typer(bench_cli, name="bench")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(stack_cli, name="stack")
 cli.add_typer(topics_cli, name="topics")
@@ -201,6 +205,21 @@ def cdc() -> None:
         fail(f"{exc}. The relay resumes from the last acknowledged transaction when restarted.")
     finally:
         relay.stop_event.set()
+
+
+@bench_cli.command("ledger")
+def bench_ledger(
+    runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Seconds per load level.")] = 8.0,
+    backlog: Annotated[int, typer.Option(help="Transfers in the CDC catch-up backlog.")] = 20_000,
+    rate: Annotated[float, typer.Option(help="Paced transfers/s for commit → ack.")] = 2_000.0,
+) -> None:
+    """Posting throughput and latency (1/4/16 clients), CDC catch-up and commit → ack."""
+    import json
+
+    from bench.ledger import run
+
+    print(json.dumps(run(get_settings(), runs, seconds, backlog, rate), indent=2))
 
 
 @cli.command("demo")

@@ -19,13 +19,15 @@ import faust
 import redis
 
 from sinks.metrics import EVENTS_OUT, PROCESSING
-from wagerstream.app import app, serde, settings
+from sinks.redis_models import VersionedWrite
+from wagerstream.app import app, read_models, serde, settings
 from wagerstream.deadletter import Decoder
 from wagerstream.logs import log_context
 from wagerstream.serde import DecodeError, LoadedSchema
 
 log = logging.getLogger(__name__)
 Handler = Callable[[LoadedSchema, dict[str, Any]], Awaitable[None]]
+ToWrites = Callable[[LoadedSchema, dict[str, Any]], list[VersionedWrite]]
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio.TimeoutError)
 
 
@@ -57,3 +59,39 @@ async def run_agent(name: str, stream: faust.StreamT, handle: Handler) -> None:
                     break
         EVENTS_OUT.labels(name, event.message.topic).inc()
         PROCESSING.labels(name).observe(time.perf_counter() - started)
+
+
+async def run_batched_agent(
+    name: str, stream: faust.StreamT, to_writes: ToWrites, max_: int = 1000, within: float = 0.05
+) -> None:
+    """For stateless agents whose output is read-model writes: one Redis pipeline per batch.
+
+    `take_events` acks a batch only after this loop body returned, so a crash replays the
+    whole batch (the versioned writes make that harmless). Stateful agents cannot use it:
+    Faust tables need the current event, which a batch does not have.
+    """
+    decoder = Decoder(app, serde, settings.max_clock_skew_ms, agent=name)
+    async for events in stream.take_events(max_, within):
+        started = time.perf_counter()
+        writes: list[VersionedWrite] = []
+        for event in events:
+            decoded = await decoder.decode(event)
+            if decoded is None:
+                continue
+            try:
+                writes.extend(to_writes(*decoded))
+            except Exception as exc:
+                log.exception("%s: processing failed", name)
+                await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
+        delay = 0.1
+        while writes:
+            try:
+                await read_models().write(writes)
+                break
+            except TRANSIENT as exc:
+                log.warning("%s: sink unavailable (%r), retrying in %.1fs", name, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for event in events:
+            EVENTS_OUT.labels(name, event.message.topic).inc()
+        PROCESSING.labels(name).observe((time.perf_counter() - started) / max(1, len(events)))

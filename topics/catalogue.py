@@ -20,6 +20,9 @@ class TopicSpec:
     schema: str | None  # stem of the .avsc file in schemas/avro/, None for raw bytes
     key: str = "player_id"
     player_keyed: bool = True
+    # upstream events carry the common fields (event_id, tenant_id, …) and get the contract
+    # checks of wagerstream/contract.py; our own topics (CDC, signals) are trusted producers
+    upstream: bool = True
     retention_days: int = 7
     config: dict[str, str] = field(default_factory=dict)
 
@@ -46,10 +49,10 @@ _UPSTREAM = [
         config={"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(DAY_MS)},
     ),
     # The CDC stream is replayed to rebuild marts and projections: keep it a month.
-    TopicSpec("ledger.cdc", "ledger_cdc", retention_days=30),
+    TopicSpec("ledger.cdc", "ledger_cdc", upstream=False, retention_days=30),
 ]
 _SIGNALS = [
-    TopicSpec(name, "signal", retention_days=90)
+    TopicSpec(name, "signal", upstream=False, retention_days=90)
     for name in ("limits.breach", "rg.signal", "aml.alert")
 ]
 INPUT_TOPICS: tuple[str, ...] = tuple(t.name for t in _UPSTREAM)

@@ -129,7 +129,8 @@ def worker() -> None:
     """Run a Faust worker with every agent (metrics and health on WORKER_WEB_PORT)."""
     from faust.worker import Worker
 
-    import agents.settlement  # noqa: F401  (registers the agent)
+    import agents.projections
+    import agents.settlement  # noqa: F401
     from wagerstream.app import app
 
     s = get_settings()
@@ -205,6 +206,27 @@ def cdc() -> None:
         fail(f"{exc}. The relay resumes from the last acknowledged transaction when restarted.")
     finally:
         relay.stop_event.set()
+
+
+@cli.command("reconcile")
+def reconcile_cmd(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
+) -> None:
+    """Compare every wallet projection in Redis with the ledger; exit 1 listing differences."""
+    from ledger.reconcile import reconcile
+
+    s = get_settings()
+    checked, differences = reconcile(s.postgres, s.redis, s.redis_prefix, tenant)
+    if differences:
+        table = Table("tenant", "player", "field", "ledger", "projection")
+        for d in differences[:200]:
+            table.add_row(d.tenant, d.player, d.field, str(d.ledger), str(d.projection))
+        console.print(table)
+        fail(
+            f"{len(differences)} difference(s) over {checked} players. Fix: check the CDC relay "
+            "(`wagerstream cdc`) and the workers are running and caught up, then run again."
+        )
+    console.print(f"{checked} players checked, 0 differences")
 
 
 @bench_cli.command("ledger")

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from sinks.metrics import DLQ, EVENTS_IN
-from topics.catalogue import dlq_topic
+from topics.catalogue import dlq_topic, spec
 from wagerstream.contract import validate
 from wagerstream.serde import AvroSerde, DecodeError, LoadedSchema
 
@@ -41,7 +41,8 @@ class Decoder:
                     "wrong_schema",
                     f"{schema.full_name} on {message.topic}, expected {expected.full_name}",
                 )
-            validate(record, message.key, self.max_skew_ms)
+            if spec(message.topic).upstream:
+                validate(record, message.key, self.max_skew_ms)
         except DecodeError as exc:
             await self.dead_letter(event, exc)
             return None

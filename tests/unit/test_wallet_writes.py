@@ -1,0 +1,35 @@
+"""The wallet projection's writes: which entries project, and how their versions order."""
+
+from __future__ import annotations
+
+from agents.projections import wallet_version, wallet_writes
+from tests.samples import SAMPLES
+from wagerstream.serde import SchemaStore
+
+SCHEMA = SchemaStore().by_stem["ledger_cdc"]
+CDC = SAMPLES["ledger_cdc"][1]
+
+
+def cdc(kind: str, lsn: int, entry_id: int, balance: int | None) -> dict:
+    after = {**CDC["after"], "account_kind": kind, "entry_id": entry_id}
+    return {**CDC, "lsn": lsn, "after": {**after, "balance_after_minor": balance}}
+
+
+def test_player_legs_project_their_balance_and_house_legs_nothing() -> None:
+    (cash,) = wallet_writes(SCHEMA, cdc("cash", 500, 7, 1_200))
+    assert cash.key == "ws:t1:wallet:p1"
+    assert cash.fields == {"cash_minor": 1_200, "currency": "EUR", "lsn": 500,
+                           "updated_at_ms": CDC["commit_ts"]}  # fmt: skip
+    (bonus,) = wallet_writes(SCHEMA, cdc("bonus", 501, 8, 40))
+    assert bonus.fields["bonus_minor"] == 40 and "cash_minor" not in bonus.fields
+    assert wallet_writes(SCHEMA, cdc("house", 502, 9, None)) == []
+
+
+def test_versions_order_by_lsn_then_entry_id() -> None:
+    snapshot_lsn = 10_000
+    # the snapshot gives every historic entry one lsn: entry_id decides
+    assert wallet_version(snapshot_lsn, 41) < wallet_version(snapshot_lsn, 42)
+    # anything streamed after the snapshot is newer than all of it
+    assert wallet_version(snapshot_lsn, 10**19) < wallet_version(snapshot_lsn + 1, 1)
+    # and 64-bit LSNs keep their order
+    assert wallet_version(2**63, 1) > wallet_version(2**63 - 1, 10**19)

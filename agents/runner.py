@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 import redis
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from sinks.metrics import EVENTS_OUT, PROCESSING
 from sinks.redis_models import VersionedWrite
@@ -29,6 +30,25 @@ log = logging.getLogger(__name__)
 Handler = Callable[[LoadedSchema, dict[str, Any]], Awaitable[None]]
 ToWrites = Callable[[LoadedSchema, dict[str, Any]], list[VersionedWrite]]
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio.TimeoutError)
+
+
+async def until_sink_accepts(name: str, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Call `fn` until no sink is down: capped exponential backoff, no give-up (back-pressure:
+    the agent consumes nothing meanwhile, so nothing is committed past this event)."""
+
+    def warn(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("%s: sink unavailable (%r), attempt %d", name, exc, state.attempt_number)
+
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(TRANSIENT),
+        wait=wait_exponential(multiplier=0.1, max=5.0),
+        before_sleep=warn,
+        reraise=True,
+    ):
+        with attempt:
+            return await fn(*args)
+    return None
 
 
 async def run_agent(name: str, stream: faust.StreamT, handle: Handler) -> None:
@@ -44,19 +64,11 @@ async def run_agent(name: str, stream: faust.StreamT, handle: Handler) -> None:
             tenant_id=record.get("tenant_id"),
             brand_id=record.get("brand_id"),
         ):
-            delay = 0.1
-            while True:
-                try:
-                    await handle(schema, record)
-                    break
-                except TRANSIENT as exc:
-                    log.warning("%s: sink unavailable (%r), retrying in %.1fs", name, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                except Exception as exc:
-                    log.exception("%s: processing failed", name)
-                    await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
-                    break
+            try:
+                await until_sink_accepts(name, handle, schema, record)
+            except Exception as exc:
+                log.exception("%s: processing failed", name)
+                await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
         EVENTS_OUT.labels(name, event.message.topic).inc()
         PROCESSING.labels(name).observe(time.perf_counter() - started)
 
@@ -83,15 +95,8 @@ async def run_batched_agent(
             except Exception as exc:
                 log.exception("%s: processing failed", name)
                 await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
-        delay = 0.1
-        while writes:
-            try:
-                await read_models().write(writes)
-                break
-            except TRANSIENT as exc:
-                log.warning("%s: sink unavailable (%r), retrying in %.1fs", name, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        if writes:
+            await until_sink_accepts(name, read_models().write, writes)
         for event in events:
             EVENTS_OUT.labels(name, event.message.topic).inc()
         PROCESSING.labels(name).observe((time.perf_counter() - started) / max(1, len(events)))

@@ -188,6 +188,23 @@ class Service:
         return ServiceStatus(self.name, pid is not None, pid, self.endpoint())
 
 
+class PidFileService(Service):
+    """A service whose pid we record in a file of our own (Postgres has its postmaster.pid)."""
+
+    pidfile: Path
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def down(self) -> bool:
+        stopped = super().down()
+        self.pidfile.unlink(missing_ok=True)
+        return stopped
+
+
 class Postgres(Service):
     name = "postgres"
 
@@ -329,7 +346,7 @@ class Postgres(Service):
         return str(self.data) in _cmdline(pid)
 
 
-class Redis(Service):
+class Redis(PidFileService):
     name = "redis"
 
     def __init__(self, settings: Settings) -> None:
@@ -381,22 +398,11 @@ class Redis(Service):
     def endpoint(self) -> str:
         return self.settings.redis
 
-    def pid(self) -> int | None:
-        try:
-            return int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
     def owns(self, pid: int) -> bool:
         return "redis-server" in _cmdline(pid) and f":{self.port}" in _cmdline(pid)
 
-    def down(self) -> bool:
-        stopped = super().down()
-        self.pidfile.unlink(missing_ok=True)
-        return stopped
 
-
-class Kafka(Service):
+class Kafka(PidFileService):
     name = "kafka"
 
     def __init__(self, settings: Settings) -> None:
@@ -516,19 +522,8 @@ class Kafka(Service):
     def endpoint(self) -> str:
         return self.settings.kafka
 
-    def pid(self) -> int | None:
-        try:
-            return int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
     def owns(self, pid: int) -> bool:
         return "kafka.Kafka" in _cmdline(pid) and str(self.config) in _cmdline(pid)
-
-    def down(self) -> bool:
-        stopped = super().down()
-        self.pidfile.unlink(missing_ok=True)
-        return stopped
 
 
 class Stack:

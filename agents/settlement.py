@@ -14,10 +14,10 @@ from typing import Any
 import faust
 
 from agents.open_bets import apply_placed, apply_settled, new_book, totals
-from agents.runner import run_agent
+from agents.runner import run_batched_agent
 from sinks.metrics import SETTLE_AFTER_START, SETTLE_LAG
-from sinks.redis_models import VersionedWrite
-from wagerstream.app import app, input_topic, read_models, settings, state_version
+from sinks.redis_models import VersionedWrite, model_key
+from wagerstream.app import app, input_topic, settings, state_version
 from wagerstream.serde import LoadedSchema
 
 bets_topic = input_topic("bet.placed", "bet.settled")
@@ -28,7 +28,7 @@ open_bets = app.Table(
 )
 
 
-async def handle(schema: LoadedSchema, record: dict[str, Any]) -> None:
+def handle(schema: LoadedSchema, record: dict[str, Any]) -> list[VersionedWrite]:
     memory = settings.settled_memory_ms
     player = record["player_id"]
     book = open_bets.get(player) or new_book()
@@ -42,20 +42,17 @@ async def handle(schema: LoadedSchema, record: dict[str, Any]) -> None:
         if lag.after_start_ms is not None:
             SETTLE_AFTER_START.labels(lag.provider).observe(lag.after_start_ms / 1000)
     count, stake = totals(book)
-    writer = read_models()
-    await writer.write(
-        [
-            VersionedWrite(
-                key=writer.key(record["tenant_id"], "bets", player),
-                version_field="version",
-                version=state_version(book["seq"]),
-                fields={"open_count": count, "open_stake_minor": stake},
-                model="bets",
-            )
-        ]
-    )
+    return [
+        VersionedWrite(
+            key=model_key(settings.redis_prefix, record["tenant_id"], "bets", player),
+            version_field="version",
+            version=state_version(book["seq"]),
+            fields={"open_count": count, "open_stake_minor": stake},
+            model="bets",
+        )
+    ]
 
 
 @app.agent(bets_topic)
 async def settlement(stream: faust.StreamT) -> None:
-    await run_agent("settlement", stream, handle)
+    await run_batched_agent("settlement", stream, handle)

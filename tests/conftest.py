@@ -18,7 +18,7 @@ from loadgen.producer import EventProducer
 from topics.admin import create_topics
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings, get_settings
-from wagerstream.workers import start_worker, stop_worker, wait_healthy
+from wagerstream.workers import consumer_lag, start_worker, stop_worker, wait_healthy
 
 
 def free_port() -> int:
@@ -90,26 +90,15 @@ class WorkerHandle:
         the tests before, a fresh worker first replays older tests' traffic."""
         import time
 
-        from confluent_kafka import Consumer, TopicPartition
-
-        consumer = Consumer({"bootstrap.servers": get_settings().kafka, "group.id": self.app_id})
-        tps = [
-            TopicPartition(t, p)
-            for t in ("bet.placed", "bet.settled")
-            for p in range(get_settings().topic_partitions)
-        ]
+        settings = get_settings()
         deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                lag = 0
-                for tp in consumer.committed(tps, timeout=10):
-                    high = consumer.get_watermark_offsets(tp, timeout=10)[1]
-                    lag += high - max(tp.offset, 0)
-                if lag == 0:
-                    return
-                time.sleep(1)
-        finally:
-            consumer.close()
+        lag = -1
+        while time.monotonic() < deadline:
+            lag = consumer_lag(settings.kafka, self.app_id, ("bet.placed", "bet.settled"),
+                               settings.topic_partitions)  # fmt: skip
+            if lag == 0:
+                return
+            time.sleep(1)
         raise TimeoutError(f"worker {self.app_id} still {lag} events behind")
 
     def kill9(self) -> None:

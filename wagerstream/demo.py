@@ -15,13 +15,29 @@ from sinks.redis_models import model_key
 from topics.admin import create_topics
 from wagerstream.promstats import histogram_buckets, quantile
 from wagerstream.serde import AvroSerde
-from wagerstream.settings import get_settings
+from wagerstream.settings import Settings, get_settings
 from wagerstream.stack.manager import Stack
-from wagerstream.workers import start_worker, stop_worker, wait_healthy
+from wagerstream.workers import consumer_lag, start_worker, stop_worker, wait_healthy
 
 
 def _fmt_seconds(s: float) -> str:
     return f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"
+
+
+def _catch_up(s: Settings, console: Console, timeout: float = 900) -> None:
+    """Let the worker first replay what is already in the topics (earlier runs, tests), so the
+    demo's own traffic is judged on its own."""
+    topics = ("bet.placed", "bet.settled", "ledger.cdc")
+    lag = consumer_lag(s.kafka, s.app_id, topics, s.topic_partitions)
+    if lag == 0:
+        return
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"catching up on {lag} earlier events", total=lag)
+        deadline = time.monotonic() + timeout
+        while lag > 0 and time.monotonic() < deadline:
+            time.sleep(1)
+            lag = consumer_lag(s.kafka, s.app_id, topics, s.topic_partitions)
+            progress.update(task, completed=progress.tasks[0].total - lag)
 
 
 def run_demo(bets: int, tenant: str, console: Console) -> int:

@@ -40,6 +40,7 @@ from psycopg import pq
 
 from ledger.pgoutput import Begin, Commit, Insert, Relation, format_lsn, parse
 from sinks.metrics import CDC_ACK_LATENCY, CDC_RECORDS, CDC_SLOT_LAG_BYTES, CDC_SLOT_LAG_SECONDS
+from wagerstream.kafka import producer_config
 from wagerstream.serde import AvroSerde
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class CdcRelay:
         slot: str = "wagerstream_cdc",
         topic: str = "ledger.cdc",
         status_interval_s: float = 1.0,
-        producer_config: dict[str, Any] | None = None,
+        producer_config_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.dsn = dsn
         self.slot = slot
@@ -129,15 +130,7 @@ class CdcRelay:
         self.serde = serde
         self.status_interval_s = status_interval_s
         self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                "compression.type": "lz4",
-                "partitioner": "murmur2_random",
-                **(producer_config or {}),
-            }
+            producer_config(bootstrap, **{"linger.ms": 2, **(producer_config_overrides or {})})
         )
         self.tracker = AckTracker()
         self.relations: dict[int, Relation] = {}

@@ -6,25 +6,14 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from wagerstream.kafka import producer_config
 from wagerstream.serde import AvroSerde
 
 
 class EventProducer:
     def __init__(self, bootstrap: str, serde: AvroSerde, **config: Any) -> None:
         self.serde = serde
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                # Java clients, aiokafka and Faust hash keys with murmur2; librdkafka defaults to
-                # crc32. Same key, same partition number on every topic needs the same hash.
-                "partitioner": "murmur2_random",
-                **config,
-            }
-        )
+        self.producer = Producer(producer_config(bootstrap, **config))
         self.errors: list[str] = []
 
     def _on_delivery(self, err: Any, msg: Any) -> None:

@@ -172,6 +172,13 @@ class CdcRelay:
 
     def _slot_lsn(self) -> int | None:
         with self._sql() as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
+            ).fetchone():
+                raise RelayError(
+                    f"publication {PUBLICATION} does not exist in this database. "
+                    "Fix: run `wagerstream ledger migrate` first"
+                )
             conn.execute("CREATE SCHEMA IF NOT EXISTS cdc")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS cdc.relay_state (slot text PRIMARY KEY,"

@@ -215,3 +215,12 @@ def test_first_run_snapshots_history_then_streams_without_gap_or_overlap(
     # everything in the snapshot was written before the slot's start, everything streamed after
     assert all(truth[r["after"]["entry_id"]] < snapshot_lsn for r in snap)
     assert all(r["lsn"] == truth[r["after"]["entry_id"]] > snapshot_lsn for r in streamed)
+
+
+def test_relay_on_a_database_without_the_ledger_says_what_to_run(stack, serde):
+    from ledger.cdc import CdcRelay, RelayError
+
+    other_db = stack.postgres.rsplit("/", 1)[0] + "/postgres"
+    relay = CdcRelay(other_db, stack.kafka, serde, slot="never_created")
+    with pytest.raises(RelayError, match="run `wagerstream ledger migrate` first"):
+        relay.run()

@@ -21,6 +21,8 @@ topics_cli = typer.Typer(help="The topic catalogue on the broker.", no_args_is_h
 schemas_cli = typer.Typer(help="The Avro contract in schemas/avro/.", no_args_is_help=True)
 loadgen_cli = typer.Typer(help="Synthetic traffic.", no_args_is_help=True)
 ledger_cli = typer.Typer(help="The PostgreSQL ledger.", no_args_is_help=True)
+marts_cli = typer.Typer(help="ClickHouse facts and marts.", no_args_is_help=True)
+cli.add_typer(marts_cli, name="marts")
 bench_cli = typer.Typer(
     help="Benchmarks on the local stack (JSON to stdout and bench/results/).", no_args_is_help=True
 )
@@ -206,6 +208,32 @@ def cdc() -> None:
         fail(f"{exc}. The relay resumes from the last acknowledged transaction when restarted.")
     finally:
         relay.stop_event.set()
+
+
+@marts_cli.command("migrate")
+def marts_migrate() -> None:
+    """Apply the missing ClickHouse DDL migrations (embedded engine or server)."""
+    from sinks.clickhouse import connect
+    from sinks.marts import MartsMigrationError, migrate
+
+    s = get_settings()
+    try:
+        applied = migrate(connect(s), s.clickhouse_database)
+    except MartsMigrationError as exc:
+        fail(str(exc))
+    console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
+
+
+@cli.command("query")
+def query(sql: Annotated[str, typer.Argument(help="ClickHouse SQL to run.")]) -> None:
+    """Run one query on ClickHouse (embedded by default) and print the result as a table."""
+    from sinks.clickhouse import connect
+
+    result = connect(get_settings()).query(sql)
+    table = Table(*result.column_names)
+    for row in result.result_rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
 
 
 @cli.command("reconcile")

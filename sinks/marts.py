@@ -1,0 +1,51 @@
+"""ClickHouse DDL migrations (`sinks/marts_migrations/NNNN_*.sql`), idempotent and versioned.
+
+Each file is split on `;` and its statements run in order; `{db}` is the configured
+database. Applied versions are recorded with a checksum in `{db}.schema_migrations`; editing
+an applied file is an error. The same files run on the embedded engine and on a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS = Path(__file__).resolve().parent / "marts_migrations"
+
+
+class MartsMigrationError(RuntimeError):
+    pass
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def migrate(client: Any, database: str, directory: Path = MIGRATIONS) -> list[str]:
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations (version UInt32, name String,"
+        " checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    done = dict(
+        client.query(f"SELECT version, checksum FROM {database}.schema_migrations").result_rows
+    )
+    applied: list[str] = []
+    for path in sorted(directory.glob("*.sql")):
+        number, _, name = path.stem.partition("_")
+        version, sql = int(number), path.read_text()
+        checksum = hashlib.sha256(sql.encode()).hexdigest()
+        if version in done:
+            if done[version] != checksum:
+                raise MartsMigrationError(
+                    f"marts migration {path.name} changed after it was applied; add a new one"
+                )
+            continue
+        for statement in _statements(sql.replace("{db}", database)):
+            client.command(statement)
+        client.insert(f"{database}.schema_migrations", [[version, name, checksum]],
+                      column_names=["version", "name", "checksum"])  # fmt: skip
+        applied.append(path.stem)
+    return applied

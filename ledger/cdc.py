@@ -38,7 +38,7 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from psycopg import pq
 
-from ledger.pgoutput import Begin, Commit, Insert, Relation, format_lsn, parse
+from ledger.pgoutput import Begin, Commit, Insert, Relation, format_lsn, parse, parse_lsn
 from sinks.metrics import CDC_ACK_LATENCY, CDC_RECORDS, CDC_SLOT_LAG_BYTES, CDC_SLOT_LAG_SECONDS
 from wagerstream.kafka import producer_config
 from wagerstream.serde import AvroSerde
@@ -199,8 +199,6 @@ class CdcRelay:
                 log.warning("slot %s exists but its snapshot never completed: redoing", self.slot)
                 conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
                 return None
-            from ledger.pgoutput import parse_lsn
-
             return parse_lsn(lsn_text)
 
     def _replication_connection(self) -> psycopg.Connection:
@@ -224,8 +222,6 @@ class CdcRelay:
             created = self._exec(
                 pg, f"CREATE_REPLICATION_SLOT {self.slot} LOGICAL pgoutput (SNAPSHOT 'use')"
             )
-            from ledger.pgoutput import parse_lsn
-
             start = parse_lsn(created.get_value(0, 1).decode())
             tx = PendingTx(end_lsn=start, commit_ts_us=int(time.time() * 1e6))
             self.tracker.open(tx)
@@ -239,19 +235,13 @@ class CdcRelay:
                     break
                 names = [batch.fname(i).decode() for i in range(batch.nfields)]
                 for r in range(batch.ntuples):
-                    values = {
-                        names[i]: (
-                            None
-                            if batch.get_value(r, i) is None
-                            else batch.get_value(r, i).decode()
-                        )
-                        for i in range(batch.nfields)
-                    }
-                    created_ms = parse_timestamp_ms(values["created_at"] or "")
-                    self._produce(
-                        entry_record(values, op="r", lsn=start, tx_id=0, commit_ts_ms=created_ms),
-                        tx,
-                    )
+                    raw = (batch.get_value(r, i) for i in range(batch.nfields))
+                    values = dict(zip(names, (None if v is None else v.decode() for v in raw),
+                                      strict=True))  # fmt: skip
+                    record = entry_record(values, op="r", lsn=start, tx_id=0, commit_ts_ms=0)
+                    # history has no commit time of its own here: its creation time stands in
+                    record["commit_ts"] = record["after"]["created_at"]
+                    self._produce(record, tx)
                     rows += 1
                 self.producer.poll(0)
             self._exec(pg, "COMMIT")

@@ -8,6 +8,7 @@ a server.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,20 +24,14 @@ class ClickHouseConfigError(ValueError):
 def connect(settings: Settings, create_database: bool = True) -> Any:
     url = settings.clickhouse
     scheme = urlparse(url).scheme
-    if scheme == "chdb":
-        path = url[len("chdb://") :]
-        if path:
-            from pathlib import Path
-
-            Path(path).mkdir(parents=True, exist_ok=True)
-        client = clickhouse_connect.get_client(dsn=url)
-    elif scheme in ("http", "https", "clickhouse", "clickhouses"):
-        client = clickhouse_connect.get_client(dsn=url)
-    else:
+    if scheme not in ("chdb", "http", "https", "clickhouse", "clickhouses"):
         raise ClickHouseConfigError(
             f"CLICKHOUSE_URL={url!r}: use chdb:///data/dir (embedded) or "
             "http://user:password@host:8123 (server)"
         )
+    if scheme == "chdb" and url[len("chdb://") :]:
+        Path(url[len("chdb://") :]).mkdir(parents=True, exist_ok=True)
+    client = clickhouse_connect.get_client(dsn=url)
     if create_database:
         client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")
     return client

@@ -55,7 +55,6 @@ SETTLE_AFTER_START = Histogram(
     ["provider"],
     buckets=_LAG_BUCKETS,
 )
-OPEN_BETS = Gauge("wagerstream_open_bets", "Open bets held in this worker's table partitions.")
 SINK_LATENCY = Histogram(
     "wagerstream_sink_seconds",
     "Latency of one sink write (a pipeline or a batch).",

@@ -49,9 +49,6 @@ class ReadModelWriter:
         self.client = aioredis.from_url(url, decode_responses=True)
         self._sha: str | None = None
 
-    def key(self, tenant: str, model: str, player: str) -> str:
-        return model_key(self.prefix, tenant, model, player)
-
     async def write(self, writes: Iterable[VersionedWrite]) -> list[bool]:
         """Apply a batch in one round trip; returns which writes were newer and applied."""
         writes = list(writes)

@@ -5,21 +5,18 @@ projection is "the balance of the newest entry", and the versioned Lua write mak
 idempotent and order-proof. The version is (lsn, entry_id) as one decimal: streamed entries
 have distinct LSNs, and the snapshot (op r) gives all history one LSN, so entry_id, which grows
 per account in commit order (account rows are locked), breaks the tie. Replays and
-out-of-order duplicates never move a balance back. House legs have no projection.
+out-of-order duplicates never move a balance back. House legs have no projection. The
+player agent (`agents/risk.py`) calls this for every `ledger.cdc` record it decodes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import faust
-
-from agents.runner import run_batched_agent
 from sinks.redis_models import VersionedWrite, model_key
-from wagerstream.app import app, input_topic, settings
+from wagerstream.app import settings
 from wagerstream.serde import LoadedSchema
 
-cdc_topic = input_topic("ledger.cdc")
 BALANCE_FIELD = {"cash": "cash_minor", "bonus": "bonus_minor"}
 
 
@@ -45,8 +42,3 @@ def wallet_writes(schema: LoadedSchema, record: dict[str, Any]) -> list[Versione
             model="wallet",
         )
     ]
-
-
-@app.agent(cdc_topic)
-async def projections(stream: faust.StreamT) -> None:
-    await run_batched_agent("projections", stream, wallet_writes)

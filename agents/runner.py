@@ -15,6 +15,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -22,7 +23,7 @@ import redis
 from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from sinks.metrics import EVENTS_OUT, PROCESSING
+from sinks.metrics import EVENTS_OUT, PROCESSING, SENT
 from sinks.redis_models import VersionedWrite
 from wagerstream.app import app, read_models, serde, settings
 from wagerstream.deadletter import Decoder
@@ -30,8 +31,57 @@ from wagerstream.logs import log_context
 from wagerstream.serde import DecodeError, LoadedSchema
 
 log = logging.getLogger(__name__)
-ToWrites = Callable[[LoadedSchema, dict[str, Any]], list[VersionedWrite]]
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True)
+class Send:
+    """A record for another topic (a signal, or a repartition to an internal topic)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class Outcome:
+    writes: list[VersionedWrite] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+
+
+class BatchState:
+    """Table state of one batch: each (table, key) is read once and written back once.
+
+    A per-event table write costs a JSON encode and a changelog record; a player with 50
+    events in a batch needs one. Writing back happens with Faust's *current event* set to the
+    last event that touched the key, so the changelog record goes to that event's partition
+    (the partition this worker owns) and is committed with it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
+        self.event: faust.types.EventT | None = None
+
+    def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
+        found = self._entries.get((table.name, key))
+        value = found[1] if found is not None else table.get(key)
+        if value is None:
+            value = factory()
+        assert self.event is not None
+        self._entries[(table.name, key)] = (table, value, self.event)
+        return value
+
+    def flush(self) -> None:
+        for (_, key), (table, value, event) in self._entries.items():
+            token = _current_event.set(weakref.ref(event))
+            try:
+                table[key] = value
+            finally:
+                _current_event.reset(token)
+        self._entries.clear()
+
+
+Handler = Callable[[BatchState, LoadedSchema, dict[str, Any]], Outcome | list[VersionedWrite]]
 
 
 async def until_sink_accepts(name: str, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
@@ -56,40 +106,53 @@ async def until_sink_accepts(name: str, fn: Callable[..., Awaitable[Any]], *args
 async def run_batched_agent(
     name: str,
     stream: faust.StreamT,
-    to_writes: ToWrites,
+    handler: Handler,
     max_: int = 1000,
     within: float = 0.05,
 ) -> None:
-    """decode → rule → sink in batches: one Redis pipeline per batch instead of one round trip
-    per event (the round trip was most of an event's cost).
+    """decode → rule → sink in batches: one Redis pipeline and one table write per key per
+    batch instead of one round trip per event (the round trip was most of an event's cost).
 
     `take_events` acks a batch only after this loop body returned, so a crash replays the
-    whole batch (the versioned writes make that harmless). Rules may update Faust tables:
-    tables route a write to the changelog partition of the *current event*, which Faust sets
-    per event in a plain stream but not in a batch, so we set it around each rule call.
+    whole batch (versioned writes, deterministic signal ids and the rules' event-id memory make
+    that harmless). Order of effects per batch: table state, then signals and repartitioned
+    records, then read models — a read model never shows what the state could forget.
     Only the newest write per key of a batch is sent.
     """
     decoder = Decoder(app, serde, settings.max_clock_skew_ms, agent=name)
+    topics: dict[str, faust.types.TopicT] = {}
     async for events in stream.take_events(max_, within):
         started = time.perf_counter()
         writes: dict[str, VersionedWrite] = {}
+        sends: list[Send] = []
+        state = BatchState()
         for event in events:
             decoded = await decoder.decode(event)
             if decoded is None:
                 continue
             schema, record = decoded
-            token = _current_event.set(weakref.ref(event))
+            state.event = event
             try:
                 with log_context(trace_id=record.get("trace_id"),
                                  tenant_id=record.get("tenant_id"),
                                  brand_id=record.get("brand_id")):  # fmt: skip
-                    for write in to_writes(schema, record):
-                        writes[write.key] = write  # versions only grow within a batch
+                    outcome = handler(state, schema, record)
             except Exception as exc:
                 log.exception("%s: processing failed", name)
                 await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
-            finally:
-                _current_event.reset(token)
+                continue
+            if isinstance(outcome, list):
+                outcome = Outcome(writes=outcome)
+            for write in outcome.writes:
+                writes[write.key] = write  # versions only grow within a batch
+            sends.extend(outcome.sends)
+        state.flush()
+        for send in sends:
+            topic = topics.get(send.topic)
+            if topic is None:
+                topic = topics[send.topic] = app.topic(send.topic)
+            await topic.send(key=send.key, value=send.value)
+            SENT.labels(name, send.topic).inc()
         if writes:
             await until_sink_accepts(name, read_models().write, list(writes.values()))
         for event in events:

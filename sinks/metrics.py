@@ -43,6 +43,21 @@ PROCESSING = Histogram(
     ["agent"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
+SENT = Counter(
+    "wagerstream_records_sent_total",
+    "Records an agent sent to another topic (signals, repartitions).",
+    ["agent", "topic"],
+)
+SIGNALS = Counter(
+    "wagerstream_signals_total",
+    "Signals raised (first time per player, code, window).",
+    ["topic", "code"],
+)
+DUPLICATES = Counter(
+    "wagerstream_duplicate_events_total",
+    "Events skipped by the risk rules because their event_id was seen before (replays).",
+    ["topic"],
+)
 SETTLE_LAG = Histogram(
     "wagerstream_settle_lag_seconds",
     "Bet settled_at minus placed_at (event time).",

@@ -16,6 +16,7 @@ import redis
 
 from loadgen.producer import EventProducer
 from topics.admin import create_topics
+from topics.catalogue import CONSUMED_TOPICS
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings, get_settings
 from wagerstream.workers import consumer_lag, start_worker, stop_worker, wait_healthy
@@ -66,6 +67,7 @@ class WorkerHandle:
     log: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
@@ -73,6 +75,7 @@ class WorkerHandle:
             "STATE_DIR": str(self.state_dir),
             "WORKER_WEB_PORT": str(self.port),
             "LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
 
     def start(self) -> None:
@@ -84,7 +87,7 @@ class WorkerHandle:
             raise
 
     def wait_caught_up(self, timeout: float = 600) -> None:
-        """Block until the group has committed everything on the bet topics.
+        """Block until the group has committed everything on the topics it consumes.
 
         A new consumer group starts from the earliest offset, so on a machine that has run
         the tests before, a fresh worker first replays older tests' traffic."""
@@ -94,7 +97,7 @@ class WorkerHandle:
         deadline = time.monotonic() + timeout
         lag = -1
         while time.monotonic() < deadline:
-            lag = consumer_lag(settings.kafka, self.app_id, ("bet.placed", "bet.settled"),
+            lag = consumer_lag(settings.kafka, self.app_id, CONSUMED_TOPICS,
                                settings.topic_partitions)  # fmt: skip
             if lag == 0:
                 return
@@ -112,11 +115,18 @@ class WorkerHandle:
 
 
 @pytest.fixture
-def worker(stack: Settings, tmp_path: Path) -> Iterator[WorkerHandle]:
+def worker_env() -> dict[str, str]:
+    """Extra environment of the `worker` fixture's process; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def worker(stack: Settings, tmp_path: Path, worker_env: dict[str, str]) -> Iterator[WorkerHandle]:
     handle = WorkerHandle(
         app_id=f"wstest-{uuid.uuid4().hex[:8]}",
         state_dir=tmp_path / "state",
         log=tmp_path / "worker.log",
+        extra_env=worker_env,
     )
     handle.start()
     handle.wait_caught_up()

@@ -126,4 +126,36 @@ SAMPLES: dict[str, tuple[str, dict]] = {
         },
     ),
     "signal": ("aml.alert", SIGNAL),
+    "instrument_use": (
+        "wagerstream.instrument-uses",
+        {
+            "player_id": "p1",
+            "tenant_id": "t1",
+            "brand_id": "b1",
+            "jurisdiction": "MGA",
+            "instrument_hash": "ih",
+            "event_id": "e1",
+            "occurred_at": T0,
+            "trace_id": None,
+        },
+    ),
+    "instrument_hit": (
+        "wagerstream.instrument-hits",
+        {
+            "player_id": "p1",
+            "tenant_id": "t1",
+            "brand_id": "b1",
+            "jurisdiction": "MGA",
+            "instrument_hash": "ih",
+            "players": ["p1", "p2", "p3"],
+            "evidence": ["e1", "e2", "e3"],
+            "event_id": "instrument-hit:ih:p1",
+            "occurred_at": T0,
+            "trace_id": None,
+        },
+    ),
+    "bet_tick": (
+        "wagerstream.bet-ticks",
+        {"player_id": "p1", "tenant_id": "t1", "occurred_at": T0},
+    ),
 }

@@ -51,17 +51,34 @@ _UPSTREAM = [
     # The CDC stream is replayed to rebuild marts and projections: keep it a month.
     TopicSpec("ledger.cdc", "ledger_cdc", upstream=False, retention_days=30),
 ]
-_SIGNALS = [
-    TopicSpec(name, "signal", upstream=False, retention_days=90)
-    for name in ("limits.breach", "rg.signal", "aml.alert")
+SIGNAL_TOPICS = ("limits.breach", "rg.signal", "aml.alert", "settlement.alert")
+_SIGNALS = [TopicSpec(name, "signal", upstream=False, retention_days=90) for name in SIGNAL_TOPICS]
+# Internal topics: ours alone, not part of the contract (they may change between releases).
+INSTRUMENT_USES = "wagerstream.instrument-uses"
+INSTRUMENT_HITS = "wagerstream.instrument-hits"
+BET_TICKS = "wagerstream.bet-ticks"
+_INTERNAL = [
+    # keyed by "{tenant}:{instrument_hash}": the repartition that brings an instrument's
+    # players together (the shared-instrument rule)
+    TopicSpec(
+        INSTRUMENT_USES,
+        "instrument_use",
+        key="instrument",
+        player_keyed=False,
+        upstream=False,
+        retention_days=7,
+    ),
+    TopicSpec(INSTRUMENT_HITS, "instrument_hit", upstream=False, retention_days=7),
+    TopicSpec(BET_TICKS, "bet_tick", upstream=False, retention_days=1),
 ]
 INPUT_TOPICS: tuple[str, ...] = tuple(t.name for t in _UPSTREAM)
+CONSUMED_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, *(t.name for t in _INTERNAL))
 _DLQ = [
     TopicSpec(dlq_topic(name), None, retention_days=30, config={"cleanup.policy": "delete"})
-    for name in INPUT_TOPICS
+    for name in CONSUMED_TOPICS
 ]
 
-CATALOGUE: dict[str, TopicSpec] = {t.name: t for t in (*_UPSTREAM, *_SIGNALS, *_DLQ)}
+CATALOGUE: dict[str, TopicSpec] = {t.name: t for t in (*_UPSTREAM, *_SIGNALS, *_INTERNAL, *_DLQ)}
 
 
 def spec(topic: str) -> TopicSpec:

@@ -131,8 +131,7 @@ def worker() -> None:
     """Run a Faust worker with every agent (metrics and health on WORKER_WEB_PORT)."""
     from faust.worker import Worker
 
-    import agents.projections
-    import agents.settlement  # noqa: F401
+    import agents.risk  # noqa: F401 - registers the agents, tables and timer
     from wagerstream.app import app
 
     s = get_settings()

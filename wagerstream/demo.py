@@ -13,6 +13,7 @@ from loadgen.bets import generate
 from loadgen.producer import EventProducer
 from sinks.redis_models import model_key
 from topics.admin import create_topics
+from topics.catalogue import CONSUMED_TOPICS
 from wagerstream.promstats import histogram_buckets, quantile
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings, get_settings
@@ -27,7 +28,7 @@ def _fmt_seconds(s: float) -> str:
 def _catch_up(s: Settings, console: Console, timeout: float = 900) -> None:
     """Let the worker first replay what is already in the topics (earlier runs, tests), so the
     demo's own traffic is judged on its own."""
-    topics = ("bet.placed", "bet.settled", "ledger.cdc")
+    topics = CONSUMED_TOPICS
     lag = consumer_lag(s.kafka, s.app_id, topics, s.topic_partitions)
     if lag == 0:
         return

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
     )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    risk_config: Path | None = Field(
+        None, description="TOML file of the risk rules' thresholds; default agents/risk.toml."
+    )
+    dedup_memory_ms: int = Field(
+        3_600_000,
+        description="How long (event time) the risk rules remember event ids to skip replays.",
+    )
+    stuck_scan_s: float = Field(
+        60.0, description="Seconds between scans for stuck bets of players who went quiet."
+    )
 
     # --- CDC relay ---------------------------------------------------------------------
     cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")

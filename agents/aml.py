@@ -1,0 +1,261 @@
+"""Anti-money-laundering alerts: pure rules over one player's state dict.
+
+Amounts are converted into the threshold's currency (EUR by default) per event. The CDD
+threshold (EU AMLD4 Art. 11(d), UK MLR 2017 reg. 27) is checked per kind of transaction —
+stakes, payouts, deposits, withdrawals — for a single transaction (`aml_threshold`) and for
+linked ones below it: within 24 h (`aml_threshold_24h`) or within one session
+(`aml_threshold_session`, which matters for sessions longer than the 24 h window). Linked
+rules count only transactions after the newest evidence of their previous alert, so one set of
+transactions raises one alert. Any threshold alert sets `cdd_required=1`, which stays set:
+clearing it is the KYC team's decision, not a stream's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from agents.riskconfig import RiskConfig, RuleConfig
+from agents.signals import Emitter
+from agents.windows import DAY_MS, HOUR_MS, insert_sorted, prune, within
+
+TOPIC = "aml.alert"
+MINUTE_MS = 60_000
+CATEGORIES = ("stake", "payout", "deposit", "withdrawal")
+
+
+def new_state() -> dict[str, Any]:
+    return {
+        "tx": {c: [] for c in CATEGORIES},  # sub-threshold: [ts, amount, event id]
+        "session": None,  # [session id, login ms]
+        "near": [],  # deposits within [low_share, 1) x threshold: [ts, amount, event id]
+        "attempts": [],  # first event of each deposit: [ts, event id]
+        "inout": [0, [], 0],  # deposited since last withdrawal, their ids, turnover since
+        "consumed": {},
+        "alerts": {},  # "code|window" -> ts, for open_alerts
+        "cdd_required": 0,
+        "last_code": "",
+    }
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Rules:
+    def __init__(
+        self, st: dict[str, Any], cfg: RuleConfig, risk: RiskConfig, emit: Emitter
+    ) -> None:
+        self.st = st
+        self.cfg = cfg.aml
+        self.fx = risk.fx
+        self.emit = emit
+        self.now: int = emit.event["occurred_at"]
+        self.threshold = self.cfg.threshold.amount_minor
+
+    def alert(
+        self,
+        code: str,
+        window: str,
+        severity: str,
+        evidence: list[str],
+        value: int | None = None,
+        threshold: int | None = None,
+    ) -> bool:
+        ttl = self.cfg.alert_ttl_days * DAY_MS
+        fired = self.emit.fire(
+            code, window, severity, self.now + ttl, value, threshold, evidence=evidence
+        )
+        if fired:
+            self.st["alerts"][f"{code}|{window}"] = self.now
+            self.st["last_code"] = code
+            if code.startswith("aml_threshold"):
+                self.st["cdd_required"] = 1
+        return fired
+
+    def eur(self, amount_minor: int, currency: str) -> int:
+        return self.fx.convert(amount_minor, currency, self.cfg.threshold.currency)
+
+    # --- the CDD threshold --------------------------------------------------------------------
+    def transaction(self, category: str, amount: int, event_id: str) -> None:
+        if amount <= 0:
+            return
+        if amount >= self.threshold:
+            self.alert(
+                "aml_threshold",
+                f"{category}:{event_id}",
+                "medium",
+                [event_id],
+                amount,
+                self.threshold,
+            )
+            return
+        span = self.cfg.linked_hours * HOUR_MS
+        session = self.st["session"]
+        horizon = self.now - span if session is None else min(self.now - span, session[1])
+        self.st["tx"][category] = prune(self.st["tx"][category], horizon)
+        items = self.st["tx"][category]
+        insert_sorted(items, [self.now, amount, event_id])
+        consumed = self.st["consumed"].get(f"linked:{category}", -1)
+        linked = within(items, max(self.now - span, consumed), self.now)
+        code, span_name = "aml_threshold_24h", f"{self.cfg.linked_hours}h"
+        if session is not None and sum(i[1] for i in linked) < self.threshold:
+            linked = within(items, max(session[1] - 1, consumed), self.now)
+            code, span_name = "aml_threshold_session", f"session:{session[0]}"
+        total = sum(i[1] for i in linked)
+        if len(linked) > 1 and total >= self.threshold:
+            window = f"{span_name}:{category}@{_iso(linked[0][0])}"
+            if self.alert(code, window, "medium", [i[2] for i in linked], total, self.threshold):
+                self.st["consumed"][f"linked:{category}"] = linked[-1][0]
+
+    # --- events -------------------------------------------------------------------------------
+    def on_stake(self, event: dict[str, Any]) -> None:
+        amount = self.eur(event["stake_minor"], event["currency"])
+        self.st["inout"][2] += amount
+        self.transaction("stake", amount, event["event_id"])
+
+    def on_payout(self, event: dict[str, Any]) -> None:
+        self.transaction(
+            "payout", self.eur(event["payout_minor"], event["currency"]), event["event_id"]
+        )
+
+    def on_deposit(self, event: dict[str, Any], first_seen: bool) -> None:
+        """`first_seen`: the first event of this payment id (any status)."""
+        event_id = event["event_id"]
+        if first_seen:
+            self._velocity(event_id)
+        if event.get("payer_name_match") is False:
+            self.alert(
+                "third_party_deposit", f"payment:{event['payment_id']}", "medium", [event_id]
+            )
+        if event["status"] != "succeeded":
+            return
+        amount = self.eur(event["amount_minor"], event["currency"])
+        inout = self.st["inout"]
+        inout[0] += amount
+        inout[1] = [*inout[1], event_id][-20:]
+        self.transaction("deposit", amount, event_id)
+        self._structuring(amount, event_id)
+
+    def _velocity(self, event_id: str) -> None:
+        rule = self.cfg.velocity
+        span = rule.within_minutes * MINUTE_MS
+        self.st["attempts"] = prune(self.st["attempts"], self.now - span)
+        insert_sorted(self.st["attempts"], [self.now, event_id])
+        used = within(
+            self.st["attempts"],
+            max(self.now - span, self.st["consumed"].get("velocity", -1)),
+            self.now,
+        )
+        if len(used) >= rule.deposits:
+            window = f"{rule.within_minutes}m@{_iso(used[0][0])}"
+            if self.alert("velocity", window, "medium", [u[1] for u in used], len(used)):
+                self.st["consumed"]["velocity"] = used[-1][0]
+
+    def _structuring(self, amount: int, event_id: str) -> None:
+        rule = self.cfg.structuring
+        if not rule.low_share * self.threshold <= amount < self.threshold:
+            return
+        span = rule.within_hours * HOUR_MS
+        self.st["near"] = prune(self.st["near"], self.now - span)
+        insert_sorted(self.st["near"], [self.now, amount, event_id])
+        used = within(
+            self.st["near"],
+            max(self.now - span, self.st["consumed"].get("structuring", -1)),
+            self.now,
+        )
+        total = sum(u[1] for u in used)
+        if len(used) >= rule.min_deposits and total > self.threshold:
+            window = f"{rule.within_hours}h@{_iso(used[0][0])}"
+            if self.alert(
+                "structuring", window, "high", [u[2] for u in used], total, self.threshold
+            ):
+                self.st["consumed"]["structuring"] = used[-1][0]
+
+    def on_withdrawal(self, event: dict[str, Any]) -> None:
+        if event["status"] != "requested":
+            return
+        amount = self.eur(event["amount_minor"], event["currency"])
+        deposited, deposit_ids, turnover = self.st["inout"]
+        share = self.cfg.rapid_in_out.turnover_share
+        if deposited > 0 and Decimal(turnover) < share * deposited:
+            self.alert(
+                "rapid_in_out",
+                f"withdrawal:{event['payment_id']}",
+                "medium",
+                [*deposit_ids, event["event_id"]],
+                value=turnover,
+                threshold=deposited,
+            )
+        self.st["inout"] = [0, [], 0]
+        self.transaction("withdrawal", amount, event["event_id"])
+
+    def on_session(self, event: dict[str, Any]) -> None:
+        if event["kind"] == "login":
+            self.st["session"] = [event["session_id"], self.now]
+        elif event["kind"] == "logout" and (self.st["session"] or [None])[0] == event["session_id"]:
+            self.st["session"] = None
+
+    def on_instrument_hit(self, hit: dict[str, Any]) -> None:
+        self.alert(
+            "shared_instrument",
+            f"instrument:{hit['instrument_hash']}",
+            "high",
+            hit["evidence"],
+            value=len(hit["players"]),
+            threshold=self.cfg.shared_instrument.players,
+        )
+
+
+def read_model(st: dict[str, Any], now: int, cfg: RuleConfig) -> dict[str, str | int]:
+    horizon = now - cfg.aml.alert_ttl_days * DAY_MS
+    st["alerts"] = {k: ts for k, ts in st["alerts"].items() if ts >= horizon}
+    return {
+        "cdd_required": st["cdd_required"],
+        "open_alerts": len(st["alerts"]),
+        "last_code": st["last_code"],
+    }
+
+
+def on_instrument_use(
+    st: dict[str, Any], use: dict[str, Any], cfg: RuleConfig
+) -> list[dict[str, Any]]:
+    """State keyed by (tenant, instrument): which players used it in the last N days. Returns
+    one hit per player to notify (each player once per instrument), to be sent back to the
+    player-keyed topic so the player's own worker raises the alert and updates its read model.
+    """
+    rule = cfg.aml.shared_instrument
+    players: dict[str, list[Any]] = st.setdefault("players", {})
+    notified: list[str] = st.setdefault("notified", [])
+    now = use["occurred_at"]
+    seen = players.get(use["player_id"])
+    if seen is None or seen[0] < now:
+        players[use["player_id"]] = [now, use["brand_id"], use["jurisdiction"], use["event_id"]]
+    horizon = now - rule.days * DAY_MS
+    for player in [p for p, v in players.items() if v[0] < horizon]:
+        del players[player]
+    if len(players) < rule.players:
+        return []
+    hits = []
+    evidence = sorted(v[3] for v in players.values())
+    for player, (_, brand, jurisdiction, _) in sorted(players.items()):
+        if player in notified:
+            continue
+        notified.append(player)
+        hits.append(
+            {
+                "player_id": player,
+                "tenant_id": use["tenant_id"],
+                "brand_id": brand,
+                "jurisdiction": jurisdiction,
+                "instrument_hash": use["instrument_hash"],
+                "players": sorted(players),
+                "evidence": evidence,
+                "occurred_at": now,
+                # one id per (instrument, player): the player's replay memory skips repeats
+                "event_id": f"instrument-hit:{use['instrument_hash']}:{player}",
+                "trace_id": use.get("trace_id"),
+            }
+        )
+    return hits

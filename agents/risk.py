@@ -1,0 +1,300 @@
+"""The player agent: every player-keyed topic decoded once, then limits, RG, AML, settlement
+and the wallet projection, in one batch loop.
+
+One agent instead of one per concern because each concern needs most topics (a deposit
+matters to limits, RG and AML alike): decoding every event once and writing each player's
+state once per batch is most of the worker's speed. The rules themselves live in their own
+modules (`limits`, `rg`, `aml`, `settlement`, `projections`) as plain functions over state
+dicts; this module only routes events and turns outcomes into table writes, signals and
+read-model writes.
+
+Idempotence: the player's state remembers event ids for DEDUP_MEMORY_MS of event time and
+each (payment, status) for longer, so an at-least-once replay or an upstream duplicate
+changes no sum and fires nothing twice.
+
+A second agent serves the shared-instrument rule: uses are repartitioned by (tenant,
+instrument) through `wagerstream.instrument-uses`, counted there, and hits come back keyed by
+player through `wagerstream.instrument-hits`, so the player's own worker raises the alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from agents import aml, limits, rg, riskconfig, settlement
+from agents.projections import wallet_writes
+from agents.runner import BatchState, Outcome, Send, run_batched_agent
+from agents.signals import Emitter, Signal, prune_fired
+from agents.windows import DAY_MS
+from sinks.metrics import DUPLICATES, SIGNALS
+from sinks.redis_models import VersionedWrite, model_key
+from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS, INSTRUMENT_USES
+from wagerstream.app import app, input_topic, serde, settings, state_version
+from wagerstream.serde import LoadedSchema
+
+log = logging.getLogger(__name__)
+RISK = riskconfig.load(settings.risk_config) if settings.risk_config else riskconfig.default()
+PAYMENT_MEMORY_MS = 35 * DAY_MS
+PRUNE_EVERY = 64
+TICK_AGAIN_S = max(600.0, 10 * settings.stuck_scan_s)
+
+player_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
+instrument_topic = input_topic(INSTRUMENT_USES)
+player_risk = app.Table(
+    "player_risk",
+    partitions=settings.topic_partitions,
+    help="Per (tenant, player): limits, RG and AML state, fired signals, recent event ids.",
+)
+instrument_players = app.Table(
+    "instrument_players",
+    partitions=settings.topic_partitions,
+    help="Per (tenant, instrument): players who used it recently.",
+)
+
+
+def new_player() -> dict[str, Any]:
+    return {
+        "seen": {},
+        "payments": {},
+        "fired": {},
+        "seq": 0,
+        "high": 0,
+        "limits": limits.new_state(),
+        "rg": rg.new_state(),
+        "aml": aml.new_state(),
+    }
+
+
+def _signal_sends(signals: list[Signal]) -> list[Send]:
+    sends = []
+    for signal in signals:
+        SIGNALS.labels(signal.topic, signal.code).inc()
+        sends.append(
+            Send(
+                signal.topic, signal.player_id.encode(), serde.encode(signal.topic, signal.record())
+            )
+        )
+    return sends
+
+
+def _ledger_event(record: dict[str, Any], st: dict[str, Any]) -> dict[str, Any] | None:
+    """A player cash leg of the ledger as an event the RG rules understand, else None."""
+    entry = record["after"]
+    if entry is None or entry["account_kind"] != "cash" or entry["player_id"] is None:
+        return None
+    return {
+        "event_id": f"ledger-entry:{entry['entry_id']}",
+        "occurred_at": entry["created_at"],
+        "tenant_id": entry["tenant_id"],
+        "brand_id": entry["brand_id"],
+        "jurisdiction": entry["jurisdiction"] or st.get("jurisdiction") or "",
+        "player_id": entry["player_id"],
+        "trace_id": None,
+        "kind": entry["kind"],
+        "balance_after_minor": entry["balance_after_minor"],
+        "transfer_id": entry["transfer_id"],
+    }
+
+
+def _first(st: dict[str, Any], key: str, now: int) -> bool:
+    """True the first time a (payment, status) is seen."""
+    if key in st["payments"]:
+        return False
+    st["payments"][key] = now
+    return True
+
+
+def _prune(st: dict[str, Any]) -> None:
+    high = st["high"]
+    horizon = high - settings.dedup_memory_ms
+    st["seen"] = {k: ts for k, ts in st["seen"].items() if ts >= horizon}
+    st["payments"] = {k: ts for k, ts in st["payments"].items() if ts >= high - PAYMENT_MEMORY_MS}
+    prune_fired(st["fired"], high)
+    limits.prune(st["limits"], high)
+    rg.prune_markers(st["rg"], high)
+
+
+def _apply(
+    st: dict[str, Any], stem: str, event: dict[str, Any], cfg: riskconfig.RuleConfig
+) -> tuple[list[Signal], list[Send]]:
+    """Route one new event to the rules; returns signals and repartitioned records."""
+    fired = st["fired"]
+    lim = Emitter(fired, limits.TOPIC, event)
+    rgs = Emitter(fired, rg.TOPIC, event)
+    amls = Emitter(fired, aml.TOPIC, event)
+    currency = event.get("currency")
+    if currency:
+        st.setdefault("currency", currency)
+    rg_rules = rg.Rules(st["rg"], cfg, RISK, rgs, st.get("currency") or currency or "EUR")
+    aml_rules = aml.Rules(st["aml"], cfg, RISK, amls)
+    sends: list[Send] = []
+    if stem == "bet_placed":
+        limits.on_stake(st["limits"], event, cfg, RISK, lim)
+        rg_rules.on_stake(event)
+        aml_rules.on_stake(event)
+    elif stem == "bet_settled":
+        limits.on_payout(st["limits"], event, cfg, RISK, lim)
+        aml_rules.on_payout(event)
+    elif stem in ("payment_deposit", "payment_withdrawal"):
+        now = event["occurred_at"]
+        first_seen = _first(st, event["payment_id"], now)
+        if not _first(st, f"{event['payment_id']}|{event['status']}", now):
+            return [], []  # the same status again under a new event id: nothing new
+        if stem == "payment_deposit":
+            if event["status"] == "succeeded":
+                limits.on_deposit_succeeded(st["limits"], event, cfg, RISK, lim)
+            rg_rules.on_deposit(event)
+            aml_rules.on_deposit(event, first_seen)
+        else:
+            rg_rules.on_withdrawal(event)
+            aml_rules.on_withdrawal(event)
+        if first_seen and event["instrument_hash"]:
+            sends.append(_instrument_use(event))
+    elif stem == "player_session":
+        limits.on_session(st["limits"], event, cfg, RISK, lim)
+        rg_rules.on_session(event)
+        aml_rules.on_session(event)
+    elif stem == "player_limit":
+        limits.set_limit(st["limits"], event, cfg)
+    elif stem == "ledger_cdc":
+        rg_rules.on_ledger_entry(event)
+    elif stem == "instrument_hit":
+        aml_rules.on_instrument_hit(event)
+    return [*lim.signals, *rgs.signals, *amls.signals], sends
+
+
+def _instrument_use(event: dict[str, Any]) -> Send:
+    use = {
+        name: event[name]
+        for name in (
+            "player_id",
+            "tenant_id",
+            "brand_id",
+            "jurisdiction",
+            "instrument_hash",
+            "event_id",
+            "occurred_at",
+            "trace_id",
+        )
+    }
+    key = f"{event['tenant_id']}:{event['instrument_hash']}".encode()
+    return Send(INSTRUMENT_USES, key, serde.encode(INSTRUMENT_USES, use))
+
+
+def _read_models(
+    st: dict[str, Any], event: dict[str, Any], cfg: riskconfig.RuleConfig
+) -> list[VersionedWrite]:
+    now = max(event["occurred_at"], st["high"])
+    version = state_version(st["seq"])
+    tenant, player = event["tenant_id"], event["player_id"]
+    models = {
+        "limits": limits.read_model(st["limits"], now, cfg, RISK),
+        "rg": rg.read_model(st["rg"], now, cfg),
+        "aml": aml.read_model(st["aml"], now, cfg),
+    }
+    return [
+        VersionedWrite(
+            model_key(settings.redis_prefix, tenant, name, player),
+            "version",
+            version,
+            fields,
+            model=name,
+        )
+        for name, fields in models.items()
+    ]
+
+
+def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:
+    stem = schema.stem
+    outcome = Outcome()
+    signals: list[Signal] = []
+    if stem in ("bet_placed", "bet_settled", "bet_tick"):
+        outcome, signals = settlement.handle(batch, schema, record, RISK)
+        if stem == "bet_tick":
+            outcome.sends.extend(_signal_sends(signals))
+            return outcome
+    player = (
+        record["player_id"] if stem != "ledger_cdc" else (record["after"] or {}).get("player_id")
+    )
+    if stem == "ledger_cdc":
+        outcome.writes.extend(wallet_writes(schema, record))
+        if player is None:
+            return outcome
+    tenant = record["tenant_id"] if stem != "ledger_cdc" else record["after"]["tenant_id"]
+    st = batch.get(player_risk, f"{tenant}:{player}", new_player)
+    event = _ledger_event(record, st) if stem == "ledger_cdc" else record
+    applied = None if event is None else apply_event(st, stem, event)
+    if applied is None:
+        outcome.sends.extend(_signal_sends(signals))
+        return outcome
+    rule_signals, sends = applied
+    outcome.sends.extend(_signal_sends([*signals, *rule_signals]))
+    outcome.sends.extend(sends)
+    cfg = RISK.rules(event["tenant_id"], event["jurisdiction"])
+    outcome.writes.extend(_read_models(st, event, cfg))
+    return outcome
+
+
+def apply_event(
+    st: dict[str, Any], stem: str, event: dict[str, Any]
+) -> tuple[list[Signal], list[Send]] | None:
+    """The rules' effect of one event on a player's state; None for a duplicate."""
+    event_id = event["event_id"]
+    if event_id in st["seen"]:
+        DUPLICATES.labels(stem).inc()
+        return None
+    st["seen"][event_id] = event["occurred_at"]
+    st["seq"] += 1
+    st["high"] = max(st["high"], event["occurred_at"])
+    if stem != "ledger_cdc":
+        st["jurisdiction"] = event["jurisdiction"]
+    if st["seq"] % PRUNE_EVERY == 0:
+        _prune(st)
+    return _apply(st, stem, event, RISK.rules(event["tenant_id"], event["jurisdiction"]))
+
+
+def handle_instrument_use(batch: BatchState, schema: LoadedSchema, use: dict[str, Any]) -> Outcome:
+    key = f"{use['tenant_id']}:{use['instrument_hash']}"
+    st = batch.get(instrument_players, key, dict)
+    cfg = RISK.rules(use["tenant_id"], use["jurisdiction"])
+    sends = [
+        Send(INSTRUMENT_HITS, hit["player_id"].encode(), serde.encode(INSTRUMENT_HITS, hit))
+        for hit in aml.on_instrument_use(st, use, cfg)
+    ]
+    return Outcome(sends=sends)
+
+
+@app.agent(player_topic)
+async def players(stream: faust.StreamT) -> None:
+    await run_batched_agent("players", stream, handle)
+
+
+@app.agent(instrument_topic)
+async def instruments(stream: faust.StreamT) -> None:
+    await run_batched_agent("instruments", stream, handle_instrument_use)
+
+
+_ticked: dict[tuple[str, str], float] = {}
+
+
+@app.timer(interval=settings.stuck_scan_s)
+async def scan_for_stuck_bets() -> None:
+    """Wake players who went quiet with a bet past its deadline (see agents/settlement.py).
+
+    A player is ticked again only after TICK_AGAIN_S: while the worker is behind (catching
+    up, a burst) its ticks wait in the topic, and re-sending every scan would flood it."""
+    ticks = app.topic(BET_TICKS)
+    wall = time.time()
+    for ticked, at in list(_ticked.items()):
+        if wall - at > TICK_AGAIN_S:
+            del _ticked[ticked]
+    for tenant, player in settlement.quiet_players_with_stuck_bets(RISK):
+        if (tenant, player) in _ticked:
+            continue
+        _ticked[(tenant, player)] = wall
+        tick = {"player_id": player, "tenant_id": tenant, "occurred_at": int(wall * 1000)}
+        await ticks.send(key=player.encode(), value=serde.encode(BET_TICKS, tick))

@@ -1,0 +1,185 @@
+"""Builders for rule scenarios: events as upstream would send them, times in UTC."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from agents import risk
+
+_ids = itertools.count(1)
+
+
+def utc(text: str) -> int:
+    """'2026-03-29T00:30' (UTC) → epoch milliseconds."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _common(ts: int, jurisdiction: str, player: str) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": ts,
+        "tenant_id": "t1",
+        "brand_id": "b1",
+        "jurisdiction": jurisdiction,
+        "player_id": player,
+        "trace_id": None,
+    }
+
+
+def deposit(
+    ts: int,
+    amount: int,
+    currency: str = "GBP",
+    status: str = "succeeded",
+    jurisdiction: str = "UKGC",
+    player: str = "p1",
+    payment_id: str | None = None,
+    payer_name_match: bool | None = True,
+    instrument: str = "card-1",
+) -> tuple[str, dict]:
+    return "payment_deposit", {
+        **_common(ts, jurisdiction, player),
+        "payment_id": payment_id or f"d{next(_ids)}",
+        "status": status,
+        "amount_minor": amount,
+        "currency": currency,
+        "method": "card",
+        "instrument_hash": instrument,
+        "psp": "adyen",
+        "payer_name_match": payer_name_match,
+    }
+
+
+def withdrawal(
+    ts: int,
+    amount: int,
+    status: str,
+    currency: str = "GBP",
+    jurisdiction: str = "UKGC",
+    payment_id: str | None = None,
+) -> tuple[str, dict]:
+    return "payment_withdrawal", {
+        **_common(ts, jurisdiction, "p1"),
+        "payment_id": payment_id or f"w{next(_ids)}",
+        "status": status,
+        "amount_minor": amount,
+        "currency": currency,
+        "method": "bank",
+        "instrument_hash": "bank-1",
+    }
+
+
+def stake(
+    ts: int,
+    amount: int,
+    currency: str = "GBP",
+    jurisdiction: str = "UKGC",
+    bet_id: str | None = None,
+) -> tuple[str, dict]:
+    return "bet_placed", {
+        **_common(ts, jurisdiction, "p1"),
+        "bet_id": bet_id or f"b{next(_ids)}",
+        "product": "casino",
+        "provider": "evo",
+        "market_id": "m",
+        "stake_minor": amount,
+        "bonus_stake_minor": 0,
+        "currency": currency,
+        "odds": None,
+        "event_start_at": None,
+    }
+
+
+def payout(
+    ts: int, amount: int, bet_id: str, currency: str = "GBP", jurisdiction: str = "UKGC"
+) -> tuple[str, dict]:
+    return "bet_settled", {
+        **_common(ts, jurisdiction, "p1"),
+        "bet_id": bet_id,
+        "outcome": "won",
+        "payout_minor": amount,
+        "currency": currency,
+    }
+
+
+def session(
+    ts: int, kind: str, session_id: str = "s1", jurisdiction: str = "UKGC"
+) -> tuple[str, dict]:
+    return "player_session", {
+        **_common(ts, jurisdiction, "p1"),
+        "session_id": session_id,
+        "kind": kind,
+        "device_hash": "dev",
+        "ip_country": "GB",
+    }
+
+
+def limit(
+    ts: int,
+    limit_type: str,
+    period: str,
+    amount: int | None,
+    until: int | None = None,
+    jurisdiction: str = "UKGC",
+) -> tuple[str, dict]:
+    return "player_limit", {
+        **_common(ts, jurisdiction, "p1"),
+        "limit_type": limit_type,
+        "period": period,
+        "amount": amount,
+        "until": until,
+    }
+
+
+def ledger(ts: int, kind: str, balance: int, jurisdiction: str = "UKGC") -> tuple[str, dict]:
+    """A player cash leg as the risk agent sees it (after `_ledger_event`)."""
+    entry = next(_ids)
+    return "ledger_cdc", {
+        "event_id": f"ledger-entry:{entry}",
+        "occurred_at": ts,
+        "tenant_id": "t1",
+        "brand_id": "b1",
+        "jurisdiction": jurisdiction,
+        "player_id": "p1",
+        "trace_id": None,
+        "kind": kind,
+        "balance_after_minor": balance,
+        "transfer_id": f"tr{entry}",
+    }
+
+
+class Player:
+    """One player's state run through the rules, collecting what fired."""
+
+    def __init__(self, *topics: str) -> None:
+        """Only signals of `topics` are collected (all when none are given)."""
+        self.topics = topics
+        self.state = risk.new_player()
+        self.signals: list[Any] = []
+        self.sends: list[Any] = []
+
+    def feed(self, *events: tuple[str, dict]) -> list[tuple[str, str]]:
+        """Apply events in order; returns (code, window) of the signals they fired."""
+        fired = []
+        for stem, event in events:
+            applied = risk.apply_event(self.state, stem, event)
+            if applied is None:
+                continue
+            signals, sends = applied
+            signals = [s for s in signals if not self.topics or s.topic in self.topics]
+            self.signals += signals
+            self.sends += sends
+            fired += [(s.code, s.window) for s in signals]
+        return fired
+
+    def codes(self, *events: tuple[str, dict]) -> list[str]:
+        return [code for code, _ in self.feed(*events)]
+
+    def limits_model(self, now: int, jurisdiction: str = "UKGC") -> dict[str, Any]:
+        from agents import limits
+
+        cfg = risk.RISK.rules("t1", jurisdiction)
+        return limits.read_model(self.state["limits"], now, cfg, risk.RISK)

@@ -81,11 +81,9 @@ def _signal_sends(signals: list[Signal]) -> list[Send]:
     return sends
 
 
-def _ledger_event(record: dict[str, Any], st: dict[str, Any]) -> dict[str, Any] | None:
-    """A player cash leg of the ledger as an event the RG rules understand, else None."""
+def _ledger_event(record: dict[str, Any], st: dict[str, Any]) -> dict[str, Any]:
+    """A player cash leg of the ledger as an event the RG rules understand."""
     entry = record["after"]
-    if entry is None or entry["account_kind"] != "cash" or entry["player_id"] is None:
-        return None
     return {
         "event_id": f"ledger-entry:{entry['entry_id']}",
         "occurred_at": entry["created_at"],
@@ -97,6 +95,7 @@ def _ledger_event(record: dict[str, Any], st: dict[str, Any]) -> dict[str, Any] 
         "kind": entry["kind"],
         "balance_after_minor": entry["balance_after_minor"],
         "transfer_id": entry["transfer_id"],
+        "entry_id": entry["entry_id"],
     }
 
 
@@ -222,12 +221,15 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
     )
     if stem == "ledger_cdc":
         outcome.writes.extend(wallet_writes(schema, record))
-        if player is None:
+        entry = record["after"]
+        # Only live player cash legs matter to the rules (loss chasing); snapshot rows (op r)
+        # are history the relay re-publishes once, not something to judge again.
+        if record["op"] == "r" or entry is None or entry["account_kind"] != "cash" or not player:
             return outcome
     tenant = record["tenant_id"] if stem != "ledger_cdc" else record["after"]["tenant_id"]
     st = batch.get(player_risk, f"{tenant}:{player}", new_player)
     event = _ledger_event(record, st) if stem == "ledger_cdc" else record
-    applied = None if event is None else apply_event(st, stem, event)
+    applied = apply_event(st, stem, event)
     if applied is None:
         outcome.sends.extend(_signal_sends(signals))
         return outcome
@@ -242,12 +244,21 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
 def apply_event(
     st: dict[str, Any], stem: str, event: dict[str, Any]
 ) -> tuple[list[Signal], list[Send]] | None:
-    """The rules' effect of one event on a player's state; None for a duplicate."""
+    """The rules' effect of one event on a player's state; None for a duplicate.
+
+    Ledger entries need no id memory: a cash account's entry ids grow in commit order, so a
+    high-water mark recognises every redelivery."""
     event_id = event["event_id"]
-    if event_id in st["seen"]:
+    if stem == "ledger_cdc":
+        if event["entry_id"] <= st.get("ledger_high", 0):
+            DUPLICATES.labels(stem).inc()
+            return None
+        st["ledger_high"] = event["entry_id"]
+    elif event_id in st["seen"]:
         DUPLICATES.labels(stem).inc()
         return None
-    st["seen"][event_id] = event["occurred_at"]
+    else:
+        st["seen"][event_id] = event["occurred_at"]
     st["seq"] += 1
     st["high"] = max(st["high"], event["occurred_at"])
     if stem != "ledger_cdc":

@@ -223,14 +223,56 @@ def marts_migrate() -> None:
     console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
 
 
+@marts_cli.command("sink")
+def marts_sink() -> None:
+    """Run the ClickHouse sink: facts from Kafka, committed after each insert; serves /query,
+    /metrics and /health on MARTS_PORT."""
+    import logging.config
+    import signal
+
+    from agents.marts import MartsSink, serve
+    from sinks.clickhouse import connect
+    from sinks.marts import MartsMigrationError, migrate
+    from wagerstream.logs import logging_config
+    from wagerstream.serde import AvroSerde
+
+    s = get_settings()
+    logging.config.dictConfig(logging_config(s.log_level))
+    try:
+        client = connect(s)
+        migrate(client, s.clickhouse_database)
+    except MartsMigrationError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"cannot open ClickHouse at {s.clickhouse}: {exc}. If another process holds the "
+             "embedded engine, stop it (only one `marts sink` per data directory).")  # fmt: skip
+    sink = MartsSink(s, client, AvroSerde(registry_url=s.schema_registry_url))
+    try:
+        server = serve(sink, s.worker_web_host, s.marts_port)
+    except OSError as exc:
+        fail(f"port {s.marts_port} is taken ({exc}): set MARTS_PORT")
+    signal.signal(signal.SIGTERM, lambda *_: sink.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: sink.stopping.set())
+    console.print(f"marts sink: {s.clickhouse} database {s.clickhouse_database}, "
+                  f"http://{s.worker_web_host}:{s.marts_port}/query")  # fmt: skip
+    try:
+        sink.run()
+    finally:
+        server.shutdown()
+
+
 @cli.command("query")
 def query(sql: Annotated[str, typer.Argument(help="ClickHouse SQL to run.")]) -> None:
-    """Run one query on ClickHouse (embedded by default) and print the result as a table."""
-    from sinks.clickhouse import connect
+    """Run one query on ClickHouse and print the result as a table: through the running
+    `marts sink` when it holds the embedded engine, else directly."""
+    from agents.marts import QueryError, run_query
 
-    result = connect(get_settings()).query(sql)
-    table = Table(*result.column_names)
-    for row in result.result_rows:
+    try:
+        columns, rows = run_query(get_settings(), sql)
+    except QueryError as exc:
+        fail(str(exc))
+    table = Table(*columns)
+    for row in rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)
 

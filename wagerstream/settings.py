@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         60.0, description="Seconds between scans for stuck bets of players who went quiet."
     )
 
+    # --- ClickHouse sink ----------------------------------------------------------------
+    marts_port: int = Field(
+        6068, description="ClickHouse sink HTTP port (/metrics, /health, /query)."
+    )
+    marts_batch_max: int = Field(20000, description="Most records per ClickHouse insert.")
+    marts_batch_wait_ms: int = Field(
+        250, description="Longest wait to fill a ClickHouse batch (freshness vs. insert size)."
+    )
+
     # --- CDC relay ---------------------------------------------------------------------
     cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")
     cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics).")

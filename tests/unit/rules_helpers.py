@@ -148,6 +148,7 @@ def ledger(ts: int, kind: str, balance: int, jurisdiction: str = "UKGC") -> tupl
         "kind": kind,
         "balance_after_minor": balance,
         "transfer_id": f"tr{entry}",
+        "entry_id": entry,
     }
 
 

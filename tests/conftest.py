@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,13 +18,13 @@ from topics.admin import create_topics
 from topics.catalogue import CONSUMED_TOPICS
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings, get_settings
-from wagerstream.workers import consumer_lag, start_worker, stop_worker, wait_healthy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from wagerstream.workers import (
+    consumer_lag,
+    free_port,
+    start_worker,
+    stop_worker,
+    wait_healthy,
+)
 
 
 @pytest.fixture(scope="session")

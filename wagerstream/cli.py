@@ -313,6 +313,20 @@ def bench_ledger(
     print(json.dumps(run(get_settings(), runs, seconds, backlog, rate), indent=2))
 
 
+@bench_cli.command("freshness")
+def bench_freshness(
+    runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Seconds of paced posting per run.")] = 20.0,
+    rate: Annotated[float, typer.Option(help="Paced transfers/s.")] = 2_000.0,
+) -> None:
+    """Ledger commit → visible in kpi_daily, p50/p95/p99 at a paced posting rate."""
+    import json
+
+    from bench.freshness import run
+
+    print(json.dumps(run(get_settings(), runs, seconds, rate), indent=2))
+
+
 @cli.command("demo")
 def demo(
     bets: Annotated[int, typer.Option(help="Bets to place.")] = 5000,

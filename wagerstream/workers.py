@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -65,3 +67,47 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
         return lag
     finally:
         consumer.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MartsSinkProcess:
+    """A `wagerstream marts sink` subprocess on its own embedded engine, consumer group and
+    port (tests and benchmarks; one process per engine directory)."""
+
+    def __init__(self, workdir: Path, app_id: str) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.group = f"{app_id}-marts"
+        self.env = {**os.environ, "APP_ID": app_id, "MARTS_PORT": str(self.port),
+                    "CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}"}  # fmt: skip
+        self.log = workdir / "sink.log"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wagerstream", "marts", "sink"], env=self.env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"marts sink exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise TimeoutError("marts sink did not start")
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        reply = httpx.post(f"http://127.0.0.1:{self.port}/query", content=sql, timeout=120)
+        body = reply.json()
+        if reply.status_code != 200:
+            raise RuntimeError(body.get("error", reply.text))
+        return [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
+
+    def stop(self) -> None:
+        stop_worker(self.proc)

@@ -3,66 +3,26 @@ expected figure worked out by hand below; then the whole input redelivered twice
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from agents.marts import FACT_TOPICS
-from tests.conftest import free_port
 from tests.unit.rules_helpers import utc
-from wagerstream.workers import consumer_lag
+from wagerstream.workers import MartsSinkProcess, consumer_lag
 
 pytestmark = pytest.mark.integration
 D, D1, D_PREV, D40 = "2026-06-10", "2026-06-11", "2026-06-09", "2026-07-20"
 
 
-class SinkHandle:
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "APP_ID": f"wsmarts-{uuid.uuid4().hex[:8]}",
-            "CLICKHOUSE_URL": f"chdb://{tmp / 'clickhouse'}",
-            "MARTS_PORT": str(self.port),
-        }
-        self.log = tmp / "sink.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wagerstream", "marts", "sink"],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise TimeoutError("marts sink did not start")
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        body = httpx.post(f"http://127.0.0.1:{self.port}/query", content=sql, timeout=60).json()
-        return [dict(zip(body["columns"], r, strict=True)) for r in body["rows"]]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
-
 @pytest.fixture
-def sink(stack, tmp_path: Path) -> Iterator[SinkHandle]:
-    handle = SinkHandle(tmp_path)
+def sink(stack, tmp_path: Path) -> Iterator[MartsSinkProcess]:
+    handle = MartsSinkProcess(tmp_path, f"wsmarts-{uuid.uuid4().hex[:8]}")
     yield handle
     handle.stop()
 
@@ -268,7 +228,7 @@ def test_scripted_day_kpis_match_hand_computed_figures_and_survive_redelivery(
     # redeliver the whole input twice: no KPI moves
     send_all(producer, script)
     send_all(producer, script)
-    group = f"{sink.env['APP_ID']}-marts"
+    group = sink.group
     deadline = time.monotonic() + 120
     while consumer_lag(stack.kafka, group, FACT_TOPICS, stack.topic_partitions) > 0:
         assert time.monotonic() < deadline, "the sink never committed the redelivered input"

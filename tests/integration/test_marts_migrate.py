@@ -23,13 +23,18 @@ def run(args: list[str], data: Path, code: str | None = None) -> str:
 
 def test_migrate_twice_then_query(tmp_path: Path) -> None:
     data = tmp_path / "ch"
-    assert "applied 1: 0001_facts" in run(["marts", "migrate"], data)
+    assert "applied 3: 0001_facts, 0002_kpi_marts, 0003_inserted_at" in run(
+        ["marts", "migrate"], data
+    )
     assert "applied 0: nothing to do" in run(["marts", "migrate"], data)
     out = run(["query", "SELECT name FROM system.tables WHERE database = 'wagerstream' "
                         "AND engine = 'ReplacingMergeTree' ORDER BY name"], data)  # fmt: skip
-    assert [n for n in ("bets", "ledger_entries", "payments", "signals") if n in out] == [
-        "bets", "ledger_entries", "payments", "signals"
-    ]  # fmt: skip
+    facts = ["bets", "duty_rates", "ledger_entries", "payments", "signals"]
+    assert [n for n in facts if n in out] == facts
+    views = run(["query", "SELECT name FROM system.tables WHERE database = 'wagerstream' "
+                          "AND engine = 'View' ORDER BY name"], data)  # fmt: skip
+    assert [n for n in ("kpi_daily", "player_value", "retention_cohorts") if n in views] == [
+        "kpi_daily", "player_value", "retention_cohorts"]  # fmt: skip
 
 
 def test_replayed_batch_with_same_token_changes_nothing(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import redis
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
-from tests.conftest import free_port
 from wagerstream.settings import PROJECT_ROOT, Settings
 from wagerstream.stack.manager import Stack, _pid_alive
+from wagerstream.workers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -92,4 +92,4 @@ def test_cli_status_and_schemas_check_on_this_repo(stack) -> None:
     assert "running" in result.output
     result = CliRunner().invoke(cli, ["schemas", "check"])
     assert result.exit_code == 0, result.output
-    assert "8 schema(s) backward compatible with HEAD" in result.output
+    assert "11 schema(s) backward compatible with HEAD" in result.output

@@ -40,7 +40,9 @@ def _one_run(
     thread.start()
     try:
         began = datetime.now(UTC)
-        latencies = _load(settings.postgres, tenant, "fresh", players, 8, seconds, rate)
+        latencies = _load(settings.postgres, tenant, tenant, players, 16, seconds, rate)
+        if len(latencies) < seconds * rate / 2:
+            raise RuntimeError(f"only {len(latencies)} transfers posted: see the clients' errors")
         with psycopg.connect(settings.postgres) as conn:
             want = conn.execute(
                 "SELECT count(*) FROM ledger.entries WHERE tenant_id = %s AND created_at >= %s",
@@ -49,10 +51,8 @@ def _one_run(
         since = began.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         where = f"tenant_id = '{tenant}' AND commit_ts >= '{since}'"
         deadline = time.monotonic() + 300
-        while (
-            sink.query(f"SELECT count() FROM wagerstream.ledger_entries FINAL WHERE {where}")[0][0]
-            < want
-        ):
+        count = f"SELECT count() AS n FROM wagerstream.ledger_entries FINAL WHERE {where}"
+        while sink.query(count)[0]["n"] < want:
             if time.monotonic() > deadline:
                 raise TimeoutError("entries never reached ClickHouse")
             time.sleep(0.5)

@@ -12,6 +12,7 @@ clearing it is the KYC team's decision, not a stream's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from agents.windows import DAY_MS, HOUR_MS, insert_sorted, prune, within
 TOPIC = "aml.alert"
 MINUTE_MS = 60_000
 CATEGORIES = ("stake", "payout", "deposit", "withdrawal")
+WATERMARK_TOPICS = ("bet.placed", "payment.deposit")
 
 
 def new_state() -> dict[str, Any]:
@@ -31,7 +33,13 @@ def new_state() -> dict[str, Any]:
         "session": None,  # [session id, login ms]
         "near": [],  # deposits within [low_share, 1) x threshold: [ts, amount, event id]
         "attempts": [],  # first event of each deposit: [ts, event id]
-        "inout": [0, [], 0],  # deposited since last withdrawal, their ids, turnover since
+        # rapid in/out, in event time: succeeded deposits [ts, amount, id], stake turnover per
+        # minute {minute: amount}, withdrawal requests [ts], requests waiting for their grace
+        # period [ts, payment id, event id, arrived wall ms]
+        "deposits": [],
+        "turnover": {},
+        "requests": [],
+        "pending": [],
         "consumed": {},
         "alerts": {},  # "code|window" -> ts, for open_alerts
         "cdd_required": 0,
@@ -112,7 +120,8 @@ class Rules:
     # --- events -------------------------------------------------------------------------------
     def on_stake(self, event: dict[str, Any]) -> None:
         amount = self.eur(event["stake_minor"], event["currency"])
-        self.st["inout"][2] += amount
+        minute = str(self.now // MINUTE_MS)
+        self.st["turnover"][minute] = self.st["turnover"].get(minute, 0) + amount
         self.transaction("stake", amount, event["event_id"])
 
     def on_payout(self, event: dict[str, Any]) -> None:
@@ -132,9 +141,7 @@ class Rules:
         if event["status"] != "succeeded":
             return
         amount = self.eur(event["amount_minor"], event["currency"])
-        inout = self.st["inout"]
-        inout[0] += amount
-        inout[1] = [*inout[1], event_id][-20:]
+        insert_sorted(self.st["deposits"], [self.now, amount, event_id])
         self.transaction("deposit", amount, event_id)
         self._structuring(amount, event_id)
 
@@ -173,23 +180,77 @@ class Rules:
             ):
                 self.st["consumed"]["structuring"] = used[-1][0]
 
-    def on_withdrawal(self, event: dict[str, Any]) -> None:
+    def on_withdrawal(
+        self, event: dict[str, Any], wall_ms: int, source: tuple[int, float] | None = None
+    ) -> None:
+        """A withdrawal request is judged for rapid in/out only after a grace period: deposits
+        and stakes come on other topics, which Kafka does not order against this one, so
+        the judgement waits until the player's event time has moved `grace_seconds` past
+        the request, or this worker has read records produced after the request on the
+        player's partitions of `bet.placed` and `payment.deposit` (`source` = partition and
+        produce time; a watermark), or `grace_wall_seconds` of wall time passed (a tick), and
+        then counts by event time, whatever the arrival order was."""
         if event["status"] != "requested":
             return
         amount = self.eur(event["amount_minor"], event["currency"])
-        deposited, deposit_ids, turnover = self.st["inout"]
-        share = self.cfg.rapid_in_out.turnover_share
-        if deposited > 0 and Decimal(turnover) < share * deposited:
+        insert_sorted(self.st["requests"], [self.now])
+        partition, produced = source if source is not None else (-1, 0.0)
+        self.st["pending"].append(
+            [self.now, event["payment_id"], event["event_id"], wall_ms, partition, produced]
+        )
+        self.transaction("withdrawal", amount, event["event_id"])
+
+    def judge_pending(
+        self, high_ms: int, wall_ms: int, watermark: Callable[[str, int], float] | None = None
+    ) -> None:
+        rule = self.cfg.rapid_in_out
+        still = []
+        for request in self.st["pending"]:
+            at, _, _, arrived, partition, produced = request
+            read_past = (
+                watermark is not None
+                and partition >= 0
+                and all(watermark(topic, partition) > produced for topic in WATERMARK_TOPICS)
+            )
+            if (
+                read_past
+                or high_ms >= at + rule.grace_seconds * 1000
+                or wall_ms >= arrived + rule.grace_wall_seconds * 1000
+            ):
+                self._rapid_in_out(request)
+            else:
+                still.append(request)
+        self.st["pending"] = still
+        horizon = high_ms - (rule.within_hours + 1) * HOUR_MS
+        if self.st["deposits"] and self.st["deposits"][0][0] < horizon:
+            self.st["deposits"] = prune(self.st["deposits"], horizon)
+            self.st["requests"] = prune(self.st["requests"], horizon)
+            first = str(horizon // MINUTE_MS)
+            self.st["turnover"] = {
+                m: v for m, v in self.st["turnover"].items() if len(m) > len(first) or m >= first
+            }
+
+    def _rapid_in_out(self, request: list[Any]) -> None:
+        """Deposits since the previous request (within `within_hours`) against the stakes
+        placed from the first of them up to this request."""
+        at, payment_id, event_id = request[:3]
+        rule = self.cfg.rapid_in_out
+        previous = max((r[0] for r in self.st["requests"] if r[0] < at), default=-1)
+        deposits = within(self.st["deposits"], max(previous, at - rule.within_hours * HOUR_MS), at)
+        if not deposits:
+            return
+        deposited = sum(d[1] for d in deposits)
+        first, last = deposits[0][0] // MINUTE_MS, at // MINUTE_MS
+        turnover = sum(v for m, v in self.st["turnover"].items() if first <= int(m) <= last)
+        if Decimal(turnover) < rule.turnover_share * deposited:
             self.alert(
                 "rapid_in_out",
-                f"withdrawal:{event['payment_id']}",
+                f"withdrawal:{payment_id}",
                 "medium",
-                [*deposit_ids, event["event_id"]],
+                [*(d[2] for d in deposits[-20:]), event_id],
                 value=turnover,
                 threshold=deposited,
             )
-        self.st["inout"] = [0, [], 0]
-        self.transaction("withdrawal", amount, event["event_id"])
 
     def on_session(self, event: dict[str, Any]) -> None:
         if event["kind"] == "login":

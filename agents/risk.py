@@ -27,7 +27,7 @@ import faust
 
 from agents import aml, limits, rg, riskconfig, settlement
 from agents.projections import wallet_writes
-from agents.runner import BatchState, Outcome, Send, run_batched_agent
+from agents.runner import BatchState, Outcome, Send, run_batched_agent, watermark
 from agents.signals import Emitter, Signal, prune_fired
 from agents.windows import DAY_MS
 from sinks.metrics import DUPLICATES, SIGNALS
@@ -118,7 +118,12 @@ def _prune(st: dict[str, Any]) -> None:
 
 
 def _apply(
-    st: dict[str, Any], stem: str, event: dict[str, Any], cfg: riskconfig.RuleConfig
+    st: dict[str, Any],
+    stem: str,
+    event: dict[str, Any],
+    cfg: riskconfig.RuleConfig,
+    wall_ms: int,
+    source: tuple[int, float] | None = None,
 ) -> tuple[list[Signal], list[Send]]:
     """Route one new event to the rules; returns signals and repartitioned records."""
     fired = st["fired"]
@@ -150,7 +155,7 @@ def _apply(
             aml_rules.on_deposit(event, first_seen)
         else:
             rg_rules.on_withdrawal(event)
-            aml_rules.on_withdrawal(event)
+            aml_rules.on_withdrawal(event, wall_ms, source)
         if first_seen and event["instrument_hash"]:
             sends.append(_instrument_use(event))
     elif stem == "player_session":
@@ -163,6 +168,10 @@ def _apply(
         rg_rules.on_ledger_entry(event)
     elif stem == "instrument_hit":
         aml_rules.on_instrument_hit(event)
+    if st["aml"]["pending"]:
+        aml_rules.judge_pending(st["high"], wall_ms, watermark)
+        if st["aml"]["pending"]:
+            _awaiting_judgement[(event["tenant_id"], event["player_id"])] = wall_ms
     return [*lim.signals, *rgs.signals, *amls.signals], sends
 
 
@@ -214,6 +223,11 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
     if stem in ("bet_placed", "bet_settled", "bet_tick"):
         outcome, signals = settlement.handle(batch, schema, record, RISK)
         if stem == "bet_tick":
+            key = f"{record['tenant_id']}:{record['player_id']}"
+            st = batch.get(player_risk, key, new_player)
+            signals += judge_on_tick(
+                st, record["tenant_id"], record["player_id"], record["occurred_at"]
+            )
             outcome.sends.extend(_signal_sends(signals))
             return outcome
     player = (
@@ -229,7 +243,9 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
     tenant = record["tenant_id"] if stem != "ledger_cdc" else record["after"]["tenant_id"]
     st = batch.get(player_risk, f"{tenant}:{player}", new_player)
     event = _ledger_event(record, st) if stem == "ledger_cdc" else record
-    applied = apply_event(st, stem, event)
+    message = batch.event.message if batch.event is not None else None
+    source = None if message is None else (message.partition, message.timestamp * 1000)
+    applied = apply_event(st, stem, event, source=source)
     if applied is None:
         outcome.sends.extend(_signal_sends(signals))
         return outcome
@@ -242,7 +258,11 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
 
 
 def apply_event(
-    st: dict[str, Any], stem: str, event: dict[str, Any]
+    st: dict[str, Any],
+    stem: str,
+    event: dict[str, Any],
+    wall_ms: int | None = None,
+    source: tuple[int, float] | None = None,
 ) -> tuple[list[Signal], list[Send]] | None:
     """The rules' effect of one event on a player's state; None for a duplicate.
 
@@ -263,9 +283,29 @@ def apply_event(
     st["high"] = max(st["high"], event["occurred_at"])
     if stem != "ledger_cdc":
         st["jurisdiction"] = event["jurisdiction"]
+        st["brand"] = event["brand_id"]
     if st["seq"] % PRUNE_EVERY == 0:
         _prune(st)
-    return _apply(st, stem, event, RISK.rules(event["tenant_id"], event["jurisdiction"]))
+    wall = int(time.time() * 1000) if wall_ms is None else wall_ms
+    cfg = RISK.rules(event["tenant_id"], event["jurisdiction"])
+    return _apply(st, stem, event, cfg, wall, source)
+
+
+def judge_on_tick(st: dict[str, Any], tenant: str, player: str, wall_ms: int) -> list[Signal]:
+    """A tick for a player with withdrawal requests waiting for their grace period."""
+    if not st["aml"]["pending"] or "brand" not in st:
+        return []
+    subject = {
+        "player_id": player,
+        "tenant_id": tenant,
+        "brand_id": st["brand"],
+        "jurisdiction": st["jurisdiction"],
+        "occurred_at": st["high"],
+    }
+    emit = Emitter(st["fired"], aml.TOPIC, subject)
+    cfg = RISK.rules(tenant, st["jurisdiction"])
+    aml.Rules(st["aml"], cfg, RISK, emit).judge_pending(st["high"], wall_ms, watermark)
+    return emit.signals
 
 
 def handle_instrument_use(batch: BatchState, schema: LoadedSchema, use: dict[str, Any]) -> Outcome:
@@ -290,11 +330,15 @@ async def instruments(stream: faust.StreamT) -> None:
 
 
 _ticked: dict[tuple[str, str], float] = {}
+# (tenant, player) → wall ms of a withdrawal request still waiting for its grace period;
+# in memory only: after a restart the player's next event judges it by event time instead
+_awaiting_judgement: dict[tuple[str, str], int] = {}
 
 
 @app.timer(interval=settings.stuck_scan_s)
 async def scan_for_stuck_bets() -> None:
-    """Wake players who went quiet with a bet past its deadline (see agents/settlement.py).
+    """Wake players who went quiet with a bet past its deadline (see agents/settlement.py),
+    or with a withdrawal request waiting for its rapid in/out judgement (agents/aml.py).
 
     A player is ticked again only after TICK_AGAIN_S: while the worker is behind (catching
     up, a burst) its ticks wait in the topic, and re-sending every scan would flood it."""
@@ -309,3 +353,9 @@ async def scan_for_stuck_bets() -> None:
         _ticked[(tenant, player)] = wall
         tick = {"player_id": player, "tenant_id": tenant, "occurred_at": int(wall * 1000)}
         await ticks.send(key=player.encode(), value=serde.encode(BET_TICKS, tick))
+    grace_ms = RISK.rules("", "").aml.rapid_in_out.grace_wall_seconds * 1000
+    for (tenant, player), since in list(_awaiting_judgement.items()):
+        if wall * 1000 >= since + grace_ms:
+            del _awaiting_judgement[(tenant, player)]
+            tick = {"player_id": player, "tenant_id": tenant, "occurred_at": int(wall * 1000)}
+            await ticks.send(key=player.encode(), value=serde.encode(BET_TICKS, tick))

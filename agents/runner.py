@@ -81,6 +81,15 @@ class BatchState:
         self._entries.clear()
 
 
+# Newest producer timestamp (ms) consumed per (topic, partition) by this process: a record
+# produced after X has been read, so everything produced before X on that partition has too.
+WATERMARKS: dict[tuple[str, int], float] = {}
+
+
+def watermark(topic: str, partition: int) -> float:
+    return WATERMARKS.get((topic, partition), 0.0)
+
+
 Handler = Callable[[BatchState, LoadedSchema, dict[str, Any]], Outcome | list[VersionedWrite]]
 
 
@@ -127,6 +136,9 @@ async def run_batched_agent(
         sends: list[Send] = []
         state = BatchState()
         for event in events:
+            message = event.message
+            key = (message.topic, message.partition)
+            WATERMARKS[key] = max(WATERMARKS.get(key, 0.0), message.timestamp * 1000)
             decoded = await decoder.decode(event)
             if decoded is None:
                 continue

@@ -19,6 +19,7 @@ from wagerstream.serde import AvroSerde
 from wagerstream.settings import get_settings
 
 settings = get_settings()
+settings.state_path.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
 
 app = faust.App(
     settings.app_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -329,14 +330,79 @@ def bench_freshness(
 
 @cli.command("demo")
 def demo(
-    bets: Annotated[int, typer.Option(help="Bets to place.")] = 5000,
-    tenant: Annotated[str, typer.Option(help="Tenant id of the demo traffic.")] = "demo",
+    players: Annotated[int, typer.Option(help="Normal players to simulate.")] = 2000,
+    per_pattern: Annotated[int, typer.Option(help="Players per injected risk pattern.")] = 10,
+    hours: Annotated[float, typer.Option(help="Hours of play to simulate.")] = 4.0,
+    rate: Annotated[float, typer.Option(help="Average actions/s (the burst goes above).")] = 1500,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant id; default demo-<time>, one tenant per run.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    report_dir: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("report"),
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's processes.")] = False,
 ) -> None:
-    """Stack up, topics, a worker, synthetic bets; then open bets and settle lag."""
-    from wagerstream.demo import run_demo
+    """Stack up, relay, workers, sink; a simulated operator with a kick-off burst and labelled
+    risk patterns; then KPIs, signals scored against the labels, and report/index.html."""
+    from wagerstream.demo import DemoOptions, run_demo, stop_fleet
 
-    code = run_demo(bets, tenant, console)
-    raise typer.Exit(code)
+    s = get_settings()
+    if stop:
+        stopped = stop_fleet(s)
+        console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        return
+    import time
+
+    tenant = tenant or time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
+    opts = DemoOptions(players, per_pattern, hours, rate, seed, tenant, workers, report_dir)
+    result = run_demo(s, opts, console)
+    low = [sc.code for sc in result["scores"] if sc.precision < 0.95 or sc.recall < 0.95]
+    if low:
+        fail(f"precision or recall below 0.95 for {', '.join(low)}: see {result['report']}")
+
+
+@loadgen_cli.command("run")
+def loadgen_run(
+    players: Annotated[int, typer.Option(help="Normal players to simulate.")] = 2000,
+    per_pattern: Annotated[int, typer.Option(help="Players per injected risk pattern.")] = 10,
+    hours: Annotated[float, typer.Option(help="Hours of play to simulate.")] = 4.0,
+    rate: Annotated[
+        float | None, typer.Option(help="Average actions/s; none: as fast as possible.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed: the same seed and start give the same events.")
+    ] = 7,
+    tenant: Annotated[str, typer.Option(help="Tenant id.")] = "demo",
+    start_ms: Annotated[
+        int | None, typer.Option(help="Simulated start (epoch ms); default now - hours.")
+    ] = None,
+    labels: Annotated[Path, typer.Option(help="Where the ground-truth labels go (JSON).")] = Path(
+        "labels.json"
+    ),
+) -> None:
+    """A simulated operator through the ledger and Kafka: players, sessions, bets with a
+    kick-off burst, payments, limits and labelled risk patterns."""
+    import json
+    import time
+
+    from ledger.migrate import migrate
+    from loadgen.operator import HOUR_MS, simulate
+    from loadgen.producer import EventProducer
+    from loadgen.runner import play
+    from wagerstream.serde import AvroSerde
+
+    s = get_settings()
+    start = start_ms if start_ms is not None else int(time.time() * 1000) - int(hours * HOUR_MS)
+    traffic = simulate(tenant, players, seed, start, hours, per_pattern)
+    labels.write_text(json.dumps(traffic.labels, indent=1))
+    migrate(s.postgres)
+    speedup = rate * hours * 3600 / max(1, len(traffic.actions)) if rate else None
+    producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
+    stats = play(traffic, s.postgres, producer, speedup, start)
+    console.print(f"{traffic.counts()}; sent in {stats.seconds:.1f} s ({stats.rate:.0f}/s); "
+                  f"labels in {labels}; ledger refused {len(stats.refused)}")  # fmt: skip
+    if stats.refused:
+        fail(f"the ledger refused {len(stats.refused)} postings, e.g. {stats.refused[0]}")
 
 
 @cli.command("config")

@@ -1,130 +1,356 @@
-"""The demo: a local stack, a worker, synthetic bets, and what the read models say afterwards."""
+"""`wagerstream demo`: the whole system on this machine, ending in a report.
+
+Stack up, topics, ledger migrations; the CDC relay, the workers and the ClickHouse sink as
+background processes; a simulated operator (`loadgen/operator.py`) with a kick-off burst and
+labelled risk patterns played through the ledger and Kafka; then signals scored against the
+labels, KPIs from the marts, and `report/index.html`. The fleet keeps running afterwards so
+the user can query it; `wagerstream demo --stop` stops it.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-import redis
+import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from loadgen.bets import generate
+from agents.marts import FACT_TOPICS
+from ledger.migrate import migrate as migrate_ledger
+from loadgen.operator import HOUR_MS, PATTERNS, simulate
 from loadgen.producer import EventProducer
-from sinks.redis_models import model_key
+from loadgen.runner import play
 from topics.admin import create_topics
 from topics.catalogue import CONSUMED_TOPICS
-from wagerstream.promstats import histogram_buckets, quantile
+from wagerstream import report
+from wagerstream.promstats import scrape
 from wagerstream.serde import AvroSerde
-from wagerstream.settings import Settings, get_settings
+from wagerstream.settings import Settings
 from wagerstream.stack.manager import Stack
-from wagerstream.workers import consumer_lag, start_worker, stop_worker, wait_healthy
+from wagerstream.workers import consumer_lag, wait_healthy
 
 
-def _fmt_seconds(s: float) -> str:
-    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"
+@dataclass
+class DemoOptions:
+    players: int = 2000
+    per_pattern: int = 10
+    hours: float = 4.0
+    rate: float = 1500.0  # average actions/s; the burst goes above it
+    seed: int = 7
+    tenant: str = "demo"
+    workers: int = 1
+    report_dir: Path = Path("report")
 
 
-def _catch_up(s: Settings, console: Console, timeout: float = 900) -> None:
-    """Let the worker first replay what is already in the topics (earlier runs, tests), so the
-    demo's own traffic is judged on its own."""
-    topics = CONSUMED_TOPICS
-    lag = consumer_lag(s.kafka, s.app_id, topics, s.topic_partitions)
-    if lag == 0:
+@dataclass
+class Fleet:
+    """The demo's background processes, remembered in STACK_DIR/demo-<APP_ID>.json for
+    --stop."""
+
+    settings: Settings
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "APP_ID": s.app_id,
+            "CLICKHOUSE_URL": s.clickhouse,
+            "CDC_SLOT": s.cdc_slot,
+            "CDC_METRICS_PORT": str(s.cdc_metrics_port),
+            "MARTS_PORT": str(s.marts_port),
+            "STATE_DIR": str(s.state_path),
+            "KAFKA_BOOTSTRAP_SERVERS": s.kafka,
+            "POSTGRES_DSN": s.postgres,
+            "REDIS_URL": s.redis,
+            **extra,
+        }
+
+    def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
+        log = self.settings.stack_dir / "logs" / f"demo-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "wagerstream", *args],
+                env=self.env(**env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        self.remember()
+        return proc
+
+    def remember(self) -> None:
+        _pid_file(self.settings).write_text(json.dumps({n: p.pid for n, p in self.procs.items()}))
+
+    def worker_ports(self) -> list[int]:
+        return [self.settings.worker_web_port + i for i in range(len(self.workers()))]
+
+    def workers(self) -> list[str]:
+        return [n for n in self.procs if n.startswith("worker")]
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.stack_dir / f"demo-{settings.app_id}.json"
+
+
+def stop_fleet(settings: Settings) -> list[str]:
+    """Stop what a previous demo left running (only processes that are still wagerstream)."""
+    path = _pid_file(settings)
+    if not path.exists():
+        return []
+    stopped = []
+    for name, pid in json.loads(path.read_text()).items():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"wagerstream" in cmdline:
+            os.killpg(pid, signal.SIGTERM)
+            stopped.append(name)
+    for _ in range(100):
+        if not any(Path(f"/proc/{pid}").exists() for pid in json.loads(path.read_text()).values()):
+            break
+        time.sleep(0.2)
+    path.unlink()
+    return stopped
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}: see .stack/logs/")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} did not answer {url}")
+
+
+def _wait_lag(s: Settings, console: Console, what: str, timeout: float = 1200) -> None:
+    def lag() -> int:
+        return consumer_lag(s.kafka, s.app_id, CONSUMED_TOPICS, s.topic_partitions) + consumer_lag(
+            s.kafka, f"{s.app_id}-marts", FACT_TOPICS, s.topic_partitions
+        )
+
+    first = lag()
+    if first == 0:
         return
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"catching up on {lag} earlier events", total=lag)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(what, total=first)
         deadline = time.monotonic() + timeout
-        while lag > 0 and time.monotonic() < deadline:
+        left = first
+        while left > 0 and time.monotonic() < deadline:
             time.sleep(1)
-            lag = consumer_lag(s.kafka, s.app_id, topics, s.topic_partitions)
-            progress.update(task, completed=progress.tasks[0].total - lag)
+            left = lag()
+            progress.update(task, completed=max(0, first - left))
+    if left:
+        raise TimeoutError(f"still {left} events behind after {timeout:.0f} s ({what})")
 
 
-def run_demo(bets: int, tenant: str, console: Console) -> int:
-    s = get_settings()
+def _sum_metric(port: int, name: str) -> float:
+    try:
+        return sum(v for labels, v in scrape(port, name))
+    except httpx.HTTPError:
+        return 0.0
+
+
+def _query(s: Settings, sql: str) -> list[dict[str, Any]]:
+    reply = httpx.post(f"http://127.0.0.1:{s.marts_port}/query", content=sql, timeout=120)
+    body = reply.json()
+    if reply.status_code != 200:
+        raise RuntimeError(body["error"])
+    return [dict(zip(body["columns"], r, strict=True)) for r in body["rows"]]
+
+
+def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
     console.rule("local stack")
     Stack(s).up()
-    report = create_topics(s.kafka, s.topic_partitions, s.topic_replication)
-    console.print(f"topics: {len(report.created)} created, {len(report.existing)} already there")
+    topics = create_topics(s.kafka, s.topic_partitions, s.topic_replication)
+    console.print(f"topics: {len(topics.created)} created, {len(topics.existing)} already there")
+    migrate_ledger(s.postgres)
+    stopped = stop_fleet(s)
+    if stopped:
+        console.print(f"stopped the previous demo's {', '.join(stopped)}")
 
-    console.rule("worker")
-    log = s.stack_dir / "logs" / "worker.log"
-    worker = start_worker(log)
-    try:
-        wait_healthy(s.worker_web_port, worker)
-        console.print(
-            f"worker up (pid {worker.pid}, log {log}, metrics "
-            f"http://127.0.0.1:{s.worker_web_port}/metrics)"
+    console.rule("relay, workers, ClickHouse sink")
+    fleet = Fleet(s)
+    relay = fleet.start("cdc", ["cdc"])
+    for i in range(opts.workers):
+        fleet.start(
+            f"worker{i}",
+            ["worker"],
+            WORKER_WEB_PORT=str(s.worker_web_port + i),
+            WORKER_INSTANCE_ID=f"demo-{i}",
+            STUCK_SCAN_S="5",
+            STATE_DIR=str(s.state_path / f"demo-{i}"),
         )
+    sink = fleet.start("sink", ["marts", "sink"])
+    for port, name in zip(fleet.worker_ports(), fleet.workers(), strict=True):
+        wait_healthy(port, fleet.procs[name], timeout=180)
+    _wait_http(f"http://127.0.0.1:{s.marts_port}/health", sink, "marts sink")
+    time.sleep(1)
+    if relay.poll() is not None:
+        raise RuntimeError("the CDC relay exited: see .stack/logs/demo-cdc.log")
+    console.print(f"{opts.workers} worker(s), relay and sink up; logs in {s.stack_dir / 'logs'}")
+    _wait_lag(s, console, "catching up on what the topics already hold")
 
-        console.rule("traffic")
-        traffic = generate(tenant, bets)
-        producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
-        started = time.monotonic()
-        with Progress(console=console) as progress:
-            task = progress.add_task("sending", total=len(traffic.events))
-            for topic, record in traffic.events:
-                producer.send(topic, record)
-                progress.advance(task)
-            producer.flush()
-        console.print(
-            f"sent {len(traffic.events)} events ({bets} bets) in {time.monotonic() - started:.1f} s"
-        )
+    console.rule("traffic")
+    sim_start = int(time.time() * 1000) - int(opts.hours * HOUR_MS)
+    traffic = simulate(
+        opts.tenant, opts.players, opts.seed, sim_start, opts.hours, opts.per_pattern
+    )
+    counts = traffic.counts()
+    speedup = opts.rate * opts.hours * 3600 / max(1, len(traffic.actions))
+    console.print(
+        f"{counts['players']} players, {counts['events']} events, "
+        f"{counts['postings']} ledger postings, {counts['labels']} labelled patterns; "
+        f"{opts.hours} h of play at {speedup:.0f}x"
+    )
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
 
-        r = redis.Redis.from_url(s.redis, decode_responses=True)
-        keys = {p: model_key(s.redis_prefix, tenant, "bets", p) for p in traffic.expected}
-        want = {p: v for p, v in traffic.expected.items()}
-
-        def observed() -> dict[str, tuple[int, int]]:
-            pipe = r.pipeline(transaction=False)
-            for p in keys:
-                pipe.hmget(keys[p], "open_count", "open_stake_minor")
-            return {
-                p: (int(c or 0), int(st or 0))
-                for p, (c, st) in zip(keys, pipe.execute(), strict=True)
-            }
-
-        deadline = time.monotonic() + 180
-        got = observed()
-        while got != want and time.monotonic() < deadline:
-            time.sleep(0.5)
-            got = observed()
-        console.print(
-            f"read models settled {time.monotonic() - started:.1f} s after the first event"
-        )
-
-        console.rule("open bets (Redis read model ws:{tenant}:bets:{player})")
-        table = Table("player", "open_count", "open_stake_minor", "matches ground truth")
-        for p in sorted(got, key=lambda p: -got[p][1])[:10]:
-            table.add_row(p, str(got[p][0]), str(got[p][1]), "yes" if got[p] == want[p] else "NO")
-        console.print(table)
-        ok = sum(got[p] == want[p] for p in want)
-        console.print(
-            f"players matching ground truth: {ok}/{len(want)}; open bets "
-            f"{sum(v[0] for v in got.values())} (expected "
-            f"{sum(v[0] for v in want.values())}), open stake "
-            f"{sum(v[1] for v in got.values())} (expected "
-            f"{sum(v[1] for v in want.values())})"
-        )
-
-        console.rule("settle lag (wagerstream_settle_lag_seconds, event time)")
-        lags = histogram_buckets(s.worker_web_port, "wagerstream_settle_lag_seconds", "product")
-        table = Table("product", "settled", "p50", "p95", "p99")
-        for product, buckets in sorted(lags.items()):
-            table.add_row(
-                product,
-                f"{buckets[-1][1]:.0f}",
-                *(_fmt_seconds(quantile(buckets, q)) for q in (0.5, 0.95, 0.99)),
+    def sample() -> None:
+        began = time.monotonic()
+        while not done.is_set():
+            total = sum(
+                _sum_metric(p, "wagerstream_events_out_total") for p in fleet.worker_ports()
             )
-        console.print(table)
-    finally:
-        stop_worker(worker)
+            samples.append((time.monotonic() - began, total))
+            time.sleep(1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
+    stats = play(traffic, s.postgres, producer, speedup, sim_start)
+    console.print(
+        f"sent {stats.actions} actions in {stats.seconds:.1f} s "
+        f"({stats.rate:.0f}/s); ledger refused {len(stats.refused)}"
+    )
+    _wait_lag(s, console, "workers and sink draining")
+    labels = {(x["player_id"], x["code"]) for x in traffic.labels}
+
+    def signals() -> set[tuple[str, str]]:
+        rows = _query(
+            s,
+            "SELECT player_id, code FROM wagerstream.signals FINAL "
+            f"WHERE tenant_id = '{opts.tenant}'",
+        )
+        return {(r["player_id"], r["code"]) for r in rows}
+
+    deadline = time.monotonic() + 60  # stuck bets of quiet players come from a 5 s timer
+    got = signals()
+    while not labels <= got and time.monotonic() < deadline:
+        time.sleep(2)
+        _wait_lag(s, console, "draining")
+        got = signals()
+    done.set()
+    sampler.join()
+    scores = report.score(labels, got, PATTERNS)
+
+    console.rule("results")
+    brands = _query(
+        s,
+        f"""SELECT brand_id AS brand, currency, sum(handle_minor) AS handle,
+        sum(ggr_minor) AS ggr, sum(ngr_minor) AS ngr, sum(deposits_minor) AS deposits,
+        sum(ftd_count) AS ftd FROM wagerstream.kpi_daily WHERE tenant_id = '{opts.tenant}'
+        GROUP BY brand, currency ORDER BY brand""",
+    )
+    lags = _query(
+        s,
+        "SELECT product, dateDiff('millisecond', placed_at, settled_at) AS lag "
+        f"FROM wagerstream.bet_lifecycle WHERE tenant_id = '{opts.tenant}' "
+        "AND is_placed > 0 AND is_settled > 0",
+    )
+    by_product: dict[str, list[int]] = {}
+    for row in lags:
+        by_product.setdefault(row["product"], []).append(row["lag"])
+    fresh = [
+        r["f"]
+        for r in _query(
+            s,
+            "SELECT dateDiff('millisecond', commit_ts, inserted_at) "
+            f"AS f FROM wagerstream.ledger_entries WHERE tenant_id = '{opts.tenant}' "
+            f"AND op = 'c' AND commit_ts >= fromUnixTimestamp64Milli({sim_start})",
+        )
+    ]
+    fresh_sorted = sorted(fresh)
+
+    def pct(q: float) -> int:
+        return fresh_sorted[min(len(fresh_sorted) - 1, int(q * len(fresh_sorted)))] if fresh else 0
+
+    throughput = [
+        (t1, (v1 - v0) / (t1 - t0)) for (t0, v0), (t1, v1) in itertools.pairwise(samples) if t1 > t0
+    ]
+    sent = [
+        (t1, (a1 - a0) / (t1 - t0))
+        for (t0, a0), (t1, a1) in zip(stats.timeline, stats.timeline[1:], strict=False)
+        if t1 > t0
+    ]
+    summary = {
+        "players": counts["players"],
+        "events sent": counts["events"],
+        "ledger postings": counts["postings"],
+        "sending took (s)": round(stats.seconds, 1),
+        "peak worker events/s": round(max((v for _, v in throughput), default=0)),
+        "freshness p50 / p99 (ms)": f"{pct(0.5)} / {pct(0.99)}",
+        "ledger refusals": len(stats.refused),
+    }
+    index = report.write(
+        opts.report_dir,
+        {
+            "throughput": throughput,
+            "sent": sent,
+            "settle_lags_ms": by_product,
+            "brands": brands,
+            "scores": scores,
+            "freshness_ms": fresh,
+            "summary": summary,
+        },
+    )
+
+    table = Table("brand", "currency", "handle", "GGR", "NGR", "deposits", "FTD")
+    for b in brands:
+        table.add_row(
+            b["brand"],
+            b["currency"],
+            *(f"{b[k] / 100:,.2f}" for k in ("handle", "ggr", "ngr", "deposits")),
+            str(b["ftd"]),
+        )
+    console.print(table)
+    table = Table("pattern", "labelled", "signalled", "precision", "recall")
+    for sc in scores:
+        table.add_row(
+            sc.code, str(sc.labelled), str(sc.signalled), f"{sc.precision:.2f}", f"{sc.recall:.2f}"
+        )
+    console.print(table)
+    table = Table("figure", "value")
+    for k, v in summary.items():
+        table.add_row(k, str(v))
+    console.print(table)
     console.rule("done")
     console.print(
-        "The stack is still running. Inspect it with `wagerstream stack status` or "
-        f"`redis-cli -p {s.redis_port} hgetall {s.redis_prefix}:{tenant}:bets:<player>`;"
-        " start a worker with `wagerstream worker`; stop everything with "
-        "`wagerstream stack down`."
+        f"Report: {index.resolve()}\nThe stack, the relay, {opts.workers} worker(s) and the "
+        "ClickHouse sink keep running. Query the marts with `.venv/bin/wagerstream query "
+        '"SELECT * FROM wagerstream.kpi_daily"`, read models with `redis-cli -p '
+        f"{s.redis_port} hgetall {s.redis_prefix}:{opts.tenant}:aml:<player>`. Stop the demo's "
+        "processes with `.venv/bin/wagerstream demo --stop`, the stack with "
+        "`.venv/bin/wagerstream stack down`."
     )
-    return 0 if ok == len(want) else 1
+    return {"scores": scores, "report": index, "summary": summary, "refused": stats.refused}

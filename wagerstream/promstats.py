@@ -36,3 +36,14 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
             return lower_bound + (upper - lower_bound) * share
         lower_bound, lower_count = upper, count
     return lower_bound
+
+
+def scrape(port: int, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called `name` (a counter's `_total` included)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]

@@ -92,22 +92,53 @@ def test_structuring_near_misses() -> None:
     )
 
 
+def _request(at: str, payment_id: str | None = None) -> tuple[str, dict]:
+    return withdrawal(utc(at), 40000, "requested", "EUR", "MGA", payment_id=payment_id)
+
+
+def _later(at: str) -> tuple[str, dict]:
+    """Any event of the player: it moves the player's event time past the grace period."""
+    return session(utc(at), "heartbeat", jurisdiction="MGA")
+
+
 def test_rapid_in_out_withdrawal_before_half_the_deposit_was_played() -> None:
     p = aml_player()
     fired = p.feed(
         eur_deposit("2026-06-10T10:00", 50000),
         eur_stake("2026-06-10T10:10", 24999),
-        withdrawal(utc("2026-06-10T10:20"), 40000, "requested", "EUR", "MGA", payment_id="w-7"),
+        _request("2026-06-10T10:20", payment_id="w-7"),
     )
-    assert fired == [("rapid_in_out", "withdrawal:w-7")]
+    assert fired == []  # judged after the 120 s grace period, in event time
+    assert p.feed(_later("2026-06-10T10:22")) == [("rapid_in_out", "withdrawal:w-7")]
+    assert (p.signals[0].value_minor, p.signals[0].threshold_minor) == (24999, 50000)
+    played = aml_player()
+    played.feed(
+        eur_deposit("2026-06-10T10:00", 50000),
+        eur_stake("2026-06-10T10:10", 25000),
+        _request("2026-06-10T10:20"),
+    )
+    assert played.codes(_later("2026-06-10T10:30")) == []
+
+
+def test_rapid_in_out_does_not_depend_on_arrival_order() -> None:
+    # the request arrives first, the deposit and the stake (earlier in event time) after it:
+    # Kafka does not order the payment topics against bet.placed
+    p = aml_player()
     assert (
-        aml_player().codes(
-            eur_deposit("2026-06-10T10:00", 50000),
+        p.feed(
+            _request("2026-06-10T10:20", payment_id="w-8"),
             eur_stake("2026-06-10T10:10", 25000),
-            withdrawal(utc("2026-06-10T10:20"), 40000, "requested", "EUR", "MGA"),
+            eur_deposit("2026-06-10T10:00", 50000),
+            _later("2026-06-10T10:23"),
         )
         == []
     )
+    q = aml_player()
+    assert q.feed(
+        _request("2026-06-10T10:20", payment_id="w-9"),
+        eur_deposit("2026-06-10T10:00", 50000),
+        _later("2026-06-10T10:23"),
+    ) == [("rapid_in_out", "withdrawal:w-9")]
 
 
 def test_velocity_ten_deposits_in_an_hour() -> None:

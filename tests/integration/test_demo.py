@@ -1,0 +1,63 @@
+"""A short demo run: the whole fleet, a simulated operator, the report, and every labelled
+risk pattern found with precision and recall of at least 0.95."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from rich.console import Console
+
+from loadgen.operator import PATTERNS
+from wagerstream.demo import DemoOptions, run_demo, stop_fleet
+from wagerstream.settings import Settings
+from wagerstream.workers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_short_demo_writes_the_report_and_finds_every_pattern(stack: Settings, tmp_path: Path):
+    run = uuid.uuid4().hex[:8]
+    settings = stack.model_copy(
+        update={
+            "app_id": f"wsdemo-{run}",
+            "worker_web_port": free_port(),
+            "marts_port": free_port(),
+            "cdc_metrics_port": free_port(),
+            "cdc_slot": f"test_demo_{run}",
+            "clickhouse_url": f"chdb://{tmp_path / 'clickhouse'}",
+            "state_dir": tmp_path / "state",
+        }
+    )
+    opts = DemoOptions(
+        players=150,
+        per_pattern=3,
+        hours=4,
+        rate=1500,
+        seed=11,
+        tenant=f"demo-{run}",
+        workers=1,
+        report_dir=tmp_path / "report",
+    )
+    try:
+        result = run_demo(settings, opts, Console(width=120))
+    finally:
+        stop_fleet(settings)
+        with psycopg.connect(settings.postgres, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                " WHERE slot_name = %s",
+                (settings.cdc_slot,),
+            )
+    scores = {s.code: s for s in result["scores"]}
+    assert sorted(scores) == sorted(PATTERNS)
+    for code, s in scores.items():
+        assert s.labelled == (9 if code == "shared_instrument" else 3), code
+        assert s.precision >= 0.95 and s.recall >= 0.95, (code, s)
+    assert result["refused"] == []
+    page = result["report"].read_text()
+    assert page.count("<img") == 5
+    for image in ("throughput", "settle_lag", "ggr_ngr", "signals", "freshness"):
+        assert (tmp_path / "report" / f"{image}.png").stat().st_size > 1000

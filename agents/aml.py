@@ -185,11 +185,12 @@ class Rules:
     ) -> None:
         """A withdrawal request is judged for rapid in/out only after a grace period: deposits
         and stakes come on other topics, which Kafka does not order against this one, so
-        the judgement waits until the player's event time has moved `grace_seconds` past
-        the request, or this worker has read records produced after the request on the
-        player's partitions of `bet.placed` and `payment.deposit` (`source` = partition and
-        produce time; a watermark), or `grace_wall_seconds` of wall time passed (a tick), and
-        then counts by event time, whatever the arrival order was."""
+        the judgement waits until this worker has read records produced after the request on
+        the player's partitions of `bet.placed` and `payment.deposit` (`source` = partition
+        and produce time: a watermark), or `grace_wall_seconds` of wall time passed (a tick,
+        for partitions that went quiet), and then counts by event time, whatever the arrival
+        order was. The player's own event time is no guide: a settlement hours later in event
+        time can arrive before the placements it follows."""
         if event["status"] != "requested":
             return
         amount = self.eur(event["amount_minor"], event["currency"])
@@ -206,17 +207,13 @@ class Rules:
         rule = self.cfg.rapid_in_out
         still = []
         for request in self.st["pending"]:
-            at, _, _, arrived, partition, produced = request
+            _, _, _, arrived, partition, produced = request
             read_past = (
                 watermark is not None
                 and partition >= 0
                 and all(watermark(topic, partition) > produced for topic in WATERMARK_TOPICS)
             )
-            if (
-                read_past
-                or high_ms >= at + rule.grace_seconds * 1000
-                or wall_ms >= arrived + rule.grace_wall_seconds * 1000
-            ):
+            if read_past or wall_ms >= arrived + rule.grace_wall_seconds * 1000:
                 self._rapid_in_out(request)
             else:
                 still.append(request)

@@ -109,7 +109,6 @@ class Structuring(Strict):
 class RapidInOut(Strict):
     turnover_share: Decimal
     within_hours: int
-    grace_seconds: int
     grace_wall_seconds: int
 
 

@@ -151,7 +151,12 @@ class _Sim:
         self.balance[p.player] += delta
         assert self.balance[p.player] >= 0, "the simulation must never overdraw"
         self._add(
-            at, p, post=Post(self.uuid(), kind, p.tenant, p.brand, p.player, p.currency, amount)
+            # ledger keys are global: scope them by tenant, so a seed can be replayed elsewhere
+            at,
+            p,
+            post=Post(
+                f"{p.tenant}:{self.uuid()}", kind, p.tenant, p.brand, p.player, p.currency, amount
+            ),
         )
 
     def deposit(

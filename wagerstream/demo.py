@@ -317,6 +317,7 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
         {
             "throughput": throughput,
             "sent": sent,
+            "kickoff_s": (traffic.kickoff_ms - sim_start) / 1000 / speedup,
             "settle_lags_ms": by_product,
             "brands": brands,
             "scores": scores,

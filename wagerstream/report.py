@@ -54,8 +54,9 @@ def _save(fig: Any, path: Path) -> str:
 
 
 def write(directory: Path, data: dict[str, Any]) -> Path:
-    """`data`: throughput [(s, events/s)], settle_lags_ms {product: [ms]}, brands
-    [{brand, ggr, ngr, currency}], scores [Score], freshness_ms [ms], summary {name: value}."""
+    """`data`: throughput [(s, events/s)], sent [(s, actions/s)], kickoff_s, settle_lags_ms
+    {product: [ms]}, brands [{brand, ggr, ngr, currency}], scores [Score], freshness_ms [ms],
+    summary {name: value}."""
     directory.mkdir(parents=True, exist_ok=True)
     images = []
 
@@ -66,9 +67,11 @@ def write(directory: Path, data: dict[str, Any]) -> Path:
     if data.get("sent"):
         xs, ys = zip(*data["sent"], strict=True)
         ax.plot(xs, ys, label="generator actions/s", alpha=0.6)
+    if data.get("kickoff_s") is not None:
+        ax.axvline(data["kickoff_s"], color="grey", linestyle="--", label="final's kick-off")
     ax.set_xlabel("seconds since traffic started")
     ax.set_ylabel("per second")
-    ax.set_title("Throughput (the spike is the kick-off burst)")
+    ax.set_title("Generator actions/s and worker events/s")
     ax.legend()
     images.append(("Throughput over time", _save(fig, directory / "throughput.png")))
 

@@ -162,11 +162,12 @@ class Player:
         self.signals: list[Any] = []
         self.sends: list[Any] = []
 
-    def feed(self, *events: tuple[str, dict]) -> list[tuple[str, str]]:
-        """Apply events in order; returns (code, window) of the signals they fired."""
+    def feed(self, *events: tuple[str, dict], wall_ms: int | None = None) -> list[tuple[str, str]]:
+        """Apply events in order; returns (code, window) of the signals they fired. `wall_ms`:
+        the worker's clock (default now)."""
         fired = []
         for stem, event in events:
-            applied = risk.apply_event(self.state, stem, event)
+            applied = risk.apply_event(self.state, stem, event, wall_ms=wall_ms)
             if applied is None:
                 continue
             signals, sends = applied

@@ -3,6 +3,8 @@ velocity, third-party deposits, shared instruments; amounts in EUR unless said."
 
 from __future__ import annotations
 
+import time
+
 from agents import aml
 from agents.risk import RISK
 from tests.unit.rules_helpers import Player, deposit, session, stake, utc, withdrawal
@@ -97,8 +99,13 @@ def _request(at: str, payment_id: str | None = None) -> tuple[str, dict]:
 
 
 def _later(at: str) -> tuple[str, dict]:
-    """Any event of the player: it moves the player's event time past the grace period."""
+    """Any event of the player, fed once the worker's clock is past the grace period."""
     return session(utc(at), "heartbeat", jurisdiction="MGA")
+
+
+def grace_passed() -> int:
+    """The worker's clock 31 s from now: past the default 30 s grace period."""
+    return int(time.time() * 1000) + 31_000
 
 
 def test_rapid_in_out_withdrawal_before_half_the_deposit_was_played() -> None:
@@ -108,8 +115,10 @@ def test_rapid_in_out_withdrawal_before_half_the_deposit_was_played() -> None:
         eur_stake("2026-06-10T10:10", 24999),
         _request("2026-06-10T10:20", payment_id="w-7"),
     )
-    assert fired == []  # judged after the 120 s grace period, in event time
-    assert p.feed(_later("2026-06-10T10:22")) == [("rapid_in_out", "withdrawal:w-7")]
+    assert fired == []  # judged after the grace period (or a watermark), in event time
+    assert p.feed(_later("2026-06-10T10:22"), wall_ms=grace_passed()) == [
+        ("rapid_in_out", "withdrawal:w-7")
+    ]
     assert (p.signals[0].value_minor, p.signals[0].threshold_minor) == (24999, 50000)
     played = aml_player()
     played.feed(
@@ -117,28 +126,27 @@ def test_rapid_in_out_withdrawal_before_half_the_deposit_was_played() -> None:
         eur_stake("2026-06-10T10:10", 25000),
         _request("2026-06-10T10:20"),
     )
-    assert played.codes(_later("2026-06-10T10:30")) == []
+    assert played.feed(_later("2026-06-10T10:30"), wall_ms=grace_passed()) == []
 
 
 def test_rapid_in_out_does_not_depend_on_arrival_order() -> None:
     # the request arrives first, the deposit and the stake (earlier in event time) after it:
-    # Kafka does not order the payment topics against bet.placed
+    # Kafka does not order the payment topics against bet.placed; and a settlement far later
+    # in event time arriving before them gives no verdict either
     p = aml_player()
-    assert (
-        p.feed(
-            _request("2026-06-10T10:20", payment_id="w-8"),
-            eur_stake("2026-06-10T10:10", 25000),
-            eur_deposit("2026-06-10T10:00", 50000),
-            _later("2026-06-10T10:23"),
-        )
-        == []
-    )
-    q = aml_player()
-    assert q.feed(
-        _request("2026-06-10T10:20", payment_id="w-9"),
+    fired = p.feed(
+        _request("2026-06-10T10:20", payment_id="w-8"),
+        _later("2026-06-10T14:00"),
+        eur_stake("2026-06-10T10:10", 25000),
         eur_deposit("2026-06-10T10:00", 50000),
-        _later("2026-06-10T10:23"),
-    ) == [("rapid_in_out", "withdrawal:w-9")]
+    )
+    assert fired == []
+    assert p.feed(_later("2026-06-10T14:01"), wall_ms=grace_passed()) == []
+    q = aml_player()
+    q.feed(_request("2026-06-10T10:20", payment_id="w-9"), eur_deposit("2026-06-10T10:00", 50000))
+    assert q.feed(_later("2026-06-10T10:23"), wall_ms=grace_passed()) == [
+        ("rapid_in_out", "withdrawal:w-9")
+    ]
 
 
 def test_velocity_ten_deposits_in_an_hour() -> None:

@@ -31,3 +31,27 @@ def test_compose_runs_the_same_system_and_scales_workers() -> None:
     # --scale needs no fixed container name, no host port and no shared state volume
     assert "container_name" not in worker and "ports" not in worker
     assert all(":" not in v for v in worker.get("volumes", []))
+
+
+def test_grafana_dashboard_is_provisioned_and_uses_real_metrics() -> None:
+    import json
+    import re
+
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    volumes = compose["services"]["grafana"]["volumes"]
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in volumes
+    assert {"cdc", "marts", "migrate"} <= set(compose["services"])
+    dashboard = json.loads(
+        (PROJECT_ROOT / "deploy/grafana/dashboards/wagerstream.json").read_text()
+    )
+    defined = set(
+        re.findall(r'"(wagerstream_[a-z_]+)"', (PROJECT_ROOT / "sinks/metrics.py").read_text())
+    )
+    used = {
+        re.sub(r"_(bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"wagerstream_[a-z_]+", target["expr"])
+    }
+    assert len(dashboard["panels"]) >= 10
+    assert used <= defined, used - defined

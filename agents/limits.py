@@ -124,16 +124,16 @@ def _check(
             continue
         window = period_key(now, period, cfg.tz)
         used = _used(st, metric, window)
-        if used > limit:
-            emit.fire(
-                f"{metric}_limit_{period}",
-                window,
-                "medium",
-                forget_after_ms=period_bounds(now, period, cfg.tz)[1] + DAY_MS,
-                value_minor=used,
-                threshold_minor=limit,
-                evidence=[emit.event["event_id"]],
-            )
+        if used > limit and emit.fire(
+            f"{metric}_limit_{period}",
+            window,
+            "medium",
+            forget_after_ms=period_bounds(now, period, cfg.tz)[1] + DAY_MS,
+            value_minor=used,
+            threshold_minor=limit,
+            evidence=[emit.event["event_id"]],
+        ):
+            st["last_breach"] = [f"{metric}_limit_{period}", now]
 
 
 def _record(
@@ -148,14 +148,14 @@ def _record(
 def _blocked(st: dict[str, Any], now: int, cfg: RuleConfig, emit: Emitter) -> None:
     for kind in BLOCKS:
         until = st["blocks"].get(kind, 0)
-        if now < until:
-            emit.fire(
-                kind,
-                period_key(now, "day", cfg.tz),
-                "high",
-                forget_after_ms=now + 2 * DAY_MS,
-                evidence=[emit.event["event_id"]],
-            )
+        if now < until and emit.fire(
+            kind,
+            period_key(now, "day", cfg.tz),
+            "high",
+            forget_after_ms=now + 2 * DAY_MS,
+            evidence=[emit.event["event_id"]],
+        ):
+            st["last_breach"] = [kind, now]
 
 
 def _amount(st: dict[str, Any], amount: int, currency: str, fx: Any) -> int:
@@ -264,4 +264,6 @@ def read_model(
     blocked = max((u for u in st["blocks"].values() if u > now), default=0)
     fields["blocked_until_ms"] = blocked
     fields["currency"] = st.get("currency") or ""
+    code, at = st.get("last_breach") or ("", "")
+    fields["last_breach_code"], fields["last_breach_at_ms"] = code, at
     return fields

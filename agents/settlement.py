@@ -83,6 +83,12 @@ def stuck_signals(book: dict[str, Any], now: int, risk: RiskConfig) -> list[Sign
     return emit.signals
 
 
+def stuck_count(book: dict[str, Any]) -> int:
+    """Open bets already signalled as stuck (the `bets` read model shows them)."""
+    fired = book.get("fired", {})
+    return sum(f"stuck_bet|bet:{bet_id}" in fired for bet_id in book["open"])
+
+
 def handle(
     batch: BatchState, schema: LoadedSchema, record: dict[str, Any], risk: RiskConfig
 ) -> tuple[Outcome, list[Signal]]:
@@ -90,7 +96,11 @@ def handle(
     book = batch.get(open_bets, f"{record['tenant_id']}:{player}", new_book)
     now = record["occurred_at"]
     if schema.stem == "bet_tick":
-        return Outcome(), stuck_signals(book, now, risk)
+        signals = stuck_signals(book, now, risk)
+        if not signals:
+            return Outcome(), []
+        book["seq"] += 1  # the read model changes (stuck_count): a newer version
+        return Outcome(writes=[_bets_write(book, record["tenant_id"], player)]), signals
     book["player"] = player
     book["who"] = [record["tenant_id"], record["brand_id"], record["jurisdiction"]]
     memory = settings.settled_memory_ms
@@ -105,15 +115,18 @@ def handle(
     signals = []
     if now - book.get("scanned", 0) >= SCAN_EVERY_MS:
         signals = stuck_signals(book, now, risk)
+    return Outcome(writes=[_bets_write(book, record["tenant_id"], player)]), signals
+
+
+def _bets_write(book: dict[str, Any], tenant: str, player: str) -> VersionedWrite:
     count, stake = totals(book)
-    write = VersionedWrite(
-        key=model_key(settings.redis_prefix, record["tenant_id"], "bets", player),
+    return VersionedWrite(
+        key=model_key(settings.redis_prefix, tenant, "bets", player),
         version_field="version",
         version=state_version(book["seq"]),
-        fields={"open_count": count, "open_stake_minor": stake},
+        fields={"open_count": count, "open_stake_minor": stake, "stuck_count": stuck_count(book)},
         model="bets",
     )
-    return Outcome(writes=[write]), signals
 
 
 def quiet_players_with_stuck_bets(risk: RiskConfig, limit: int = 10_000) -> list[tuple[str, str]]:

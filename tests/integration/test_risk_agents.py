@@ -165,6 +165,9 @@ def test_signals_and_read_models_survive_kill9_and_replay(
         limits["deposit_day_used"],
         limits["deposit_day_remaining"],
     ) == ("10000", "10001", "0")
+    assert limits["last_breach_code"] == "deposit_limit_day"
+    assert model("bets", "quiet")["stuck_count"] == "1"  # flagged by the timer
+    assert model("bets", "punter")["stuck_count"] == "1"  # flagged at the player's event
     assert model("rg", "marathon")["level"] == "1"
     assert model("rg", "marathon")["markers"] == "long_session"
     assert model("aml", "c2")["last_code"] == "shared_instrument"

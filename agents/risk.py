@@ -30,7 +30,7 @@ from agents.projections import wallet_writes
 from agents.runner import BatchState, Outcome, Send, run_batched_agent, watermark
 from agents.signals import Emitter, Signal, prune_fired
 from agents.windows import DAY_MS
-from sinks.metrics import DUPLICATES, SIGNALS
+from sinks.metrics import CONSUMER_LAG, DUPLICATES, SIGNALS, TABLE_KEYS
 from sinks.redis_models import VersionedWrite, model_key
 from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS, INSTRUMENT_USES
 from wagerstream.app import app, input_topic, serde, settings, state_version
@@ -359,3 +359,27 @@ async def scan_for_stuck_bets() -> None:
             del _awaiting_judgement[(tenant, player)]
             tick = {"player_id": player, "tenant_id": tenant, "occurred_at": int(wall * 1000)}
             await ticks.send(key=player.encode(), value=serde.encode(BET_TICKS, tick))
+
+
+@app.timer(interval=15.0)
+async def export_gauges() -> None:
+    """Consumer lag per topic and table sizes, for dashboards (cheap at these intervals;
+    counting a table's keys walks its RocksDB, so it runs every fourth time)."""
+    lag: dict[str, int] = {}
+    read_offsets = app.consumer._read_offset  # Faust keeps no public accessor for it
+    for tp in app.assignor.assigned_actives():
+        try:
+            high = app.consumer.highwater(tp)
+        except Exception:  # not fetched yet
+            continue
+        read = read_offsets.get(tp)
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - (read + 1 if read is not None else 0))
+    for topic, value in lag.items():
+        CONSUMER_LAG.labels(topic).set(value)
+    _gauge_ticks[0] += 1
+    if _gauge_ticks[0] % 4 == 1:
+        for table in (player_risk, settlement.open_bets, instrument_players):
+            TABLE_KEYS.labels(table.name).set(sum(1 for _ in table))
+
+
+_gauge_ticks = [0]

@@ -23,7 +23,7 @@ import redis
 from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from sinks.metrics import EVENTS_OUT, PROCESSING, SENT
+from sinks.metrics import EVENTS_OUT, PROCESSING, SENT, SINK_BATCH
 from sinks.redis_models import VersionedWrite
 from wagerstream.app import app, read_models, serde, settings
 from wagerstream.deadletter import Decoder
@@ -166,6 +166,7 @@ async def run_batched_agent(
             await topic.send(key=send.key, value=send.value)
             SENT.labels(name, send.topic).inc()
         if writes:
+            SINK_BATCH.labels("redis").observe(len(writes))
             await until_sink_accepts(name, read_models().write, list(writes.values()))
         for event in events:
             EVENTS_OUT.labels(name, event.message.topic).inc()

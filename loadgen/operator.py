@@ -78,6 +78,7 @@ class Traffic:
     labels: list[dict[str, str]] = field(default_factory=list)
     players: list[PlayerSpec] = field(default_factory=list)
     kickoff_ms: int = 0
+    tenants: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         events = sum(1 for a in self.actions if a.topic)
@@ -93,6 +94,10 @@ class _Sim:
     def __init__(self, tenant: str, seed: int, start_ms: int, hours: float) -> None:
         self.rng = random.Random(seed)
         self.tenant = tenant
+        # two operators on one platform: the second tenant's ids and keys never mix with the
+        # first's (state, read models and marts are per tenant)
+        self.tenants = (tenant, f"{tenant}-b")
+        self.out.tenants = self.tenants
         self.start = start_ms
         self.end = start_ms + int(hours * HOUR_MS)
         self.out = Traffic()
@@ -109,14 +114,11 @@ class _Sim:
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def player(self, index: int, jurisdiction: str) -> PlayerSpec:
+    def player(self, index: int, jurisdiction: str, tenant: str | None = None) -> PlayerSpec:
         currency, suffix, _ = JURISDICTIONS[jurisdiction]
+        tenant = tenant or self.tenants[index % len(self.tenants)]
         spec = PlayerSpec(
-            self.tenant,
-            f"{self.tenant}-{suffix}",
-            jurisdiction,
-            f"{self.tenant}-p{index:05d}",
-            currency,
+            tenant, f"{tenant}-{suffix}", jurisdiction, f"{tenant}-p{index:05d}", currency
         )
         self.out.players.append(spec)
         self.balance[spec.player] = 0
@@ -349,8 +351,9 @@ class _Sim:
         t = rng.randint(self.start + HOUR_MS // 2, self.end - 2 * HOUR_MS)
         if pattern == "shared_instrument":
             card = f"card-shared-{self.uuid()[:8]}"
+            tenant = self.tenants[index % len(self.tenants)]  # one instrument, one tenant
             for k in range(3):
-                p = self.player(index + k, "MGA")
+                p = self.player(index + k, "MGA", tenant)
                 self.deposit(t + k * 7 * MINUTE_MS, p, self.eur(p, 50), card)
                 self.label(p, pattern)
             return

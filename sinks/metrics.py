@@ -58,6 +58,20 @@ DUPLICATES = Counter(
     "Events skipped by the risk rules because their event_id was seen before (replays).",
     ["topic"],
 )
+CONSUMER_LAG = Gauge(
+    "wagerstream_consumer_lag",
+    "Messages on this worker's assigned partitions not yet read (high-water - read offset).",
+    ["topic"],
+)
+TABLE_KEYS = Gauge(
+    "wagerstream_table_keys", "Keys in this worker's active partitions of a table.", ["table"]
+)
+SINK_BATCH = Histogram(
+    "wagerstream_sink_batch_size",
+    "Writes per sink batch (one Redis pipeline, one signal flush).",
+    ["sink"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500),
+)
 SETTLE_LAG = Histogram(
     "wagerstream_settle_lag_seconds",
     "Bet settled_at minus placed_at (event time).",

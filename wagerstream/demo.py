@@ -245,12 +245,12 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
     )
     _wait_lag(s, console, "workers and sink draining")
     labels = {(x["player_id"], x["code"]) for x in traffic.labels}
+    tenants = ", ".join(f"'{t}'" for t in traffic.tenants)
 
     def signals() -> set[tuple[str, str]]:
         rows = _query(
             s,
-            "SELECT player_id, code FROM wagerstream.signals FINAL "
-            f"WHERE tenant_id = '{opts.tenant}'",
+            f"SELECT player_id, code FROM wagerstream.signals FINAL WHERE tenant_id IN ({tenants})",
         )
         return {(r["player_id"], r["code"]) for r in rows}
 
@@ -269,13 +269,13 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
         s,
         f"""SELECT brand_id AS brand, currency, sum(handle_minor) AS handle,
         sum(ggr_minor) AS ggr, sum(ngr_minor) AS ngr, sum(deposits_minor) AS deposits,
-        sum(ftd_count) AS ftd FROM wagerstream.kpi_daily WHERE tenant_id = '{opts.tenant}'
+        sum(ftd_count) AS ftd FROM wagerstream.kpi_daily WHERE tenant_id IN ({tenants})
         GROUP BY brand, currency ORDER BY brand""",
     )
     lags = _query(
         s,
         "SELECT product, dateDiff('millisecond', placed_at, settled_at) AS lag "
-        f"FROM wagerstream.bet_lifecycle WHERE tenant_id = '{opts.tenant}' "
+        f"FROM wagerstream.bet_lifecycle WHERE tenant_id IN ({tenants}) "
         "AND is_placed > 0 AND is_settled > 0",
     )
     by_product: dict[str, list[int]] = {}
@@ -286,7 +286,7 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
         for r in _query(
             s,
             "SELECT dateDiff('millisecond', commit_ts, inserted_at) "
-            f"AS f FROM wagerstream.ledger_entries WHERE tenant_id = '{opts.tenant}' "
+            f"AS f FROM wagerstream.ledger_entries WHERE tenant_id IN ({tenants}) "
             f"AND op = 'c' AND commit_ts >= fromUnixTimestamp64Milli({sim_start})",
         )
     ]

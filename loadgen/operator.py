@@ -97,10 +97,9 @@ class _Sim:
         # two operators on one platform: the second tenant's ids and keys never mix with the
         # first's (state, read models and marts are per tenant)
         self.tenants = (tenant, f"{tenant}-b")
-        self.out.tenants = self.tenants
         self.start = start_ms
         self.end = start_ms + int(hours * HOUR_MS)
-        self.out = Traffic()
+        self.out = Traffic(tenants=self.tenants)
         self.seq = 0
         self.balance: dict[str, int] = {}
         self.kickoff = start_ms + (self.end - start_ms) // 2  # the final

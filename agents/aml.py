@@ -185,12 +185,14 @@ class Rules:
     ) -> None:
         """A withdrawal request is judged for rapid in/out only after a grace period: deposits
         and stakes come on other topics, which Kafka does not order against this one, so
-        the judgement waits until this worker has read records produced after the request on
-        the player's partitions of `bet.placed` and `payment.deposit` (`source` = partition
-        and produce time: a watermark), or `grace_wall_seconds` of wall time passed (a tick,
-        for partitions that went quiet), and then counts by event time, whatever the arrival
-        order was. The player's own event time is no guide: a settlement hours later in event
-        time can arrive before the placements it follows."""
+        the judgement waits until, on the player's partitions of `bet.placed` and
+        `payment.deposit`, this worker has read a record produced after the request (a
+        watermark) or everything there is (`ready`, given `source` = partition and produce
+        time), and then counts by event time, whatever the arrival order was. Without a
+        source (replayed state, tests) it waits `grace_wall_seconds` instead. The player's own
+        event time is no guide: a settlement hours later in event time can arrive before the
+        placements it follows, and neither is a wall-clock timeout while the worker is
+        behind."""
         if event["status"] != "requested":
             return
         amount = self.eur(event["amount_minor"], event["currency"])
@@ -202,18 +204,17 @@ class Rules:
         self.transaction("withdrawal", amount, event["event_id"])
 
     def judge_pending(
-        self, high_ms: int, wall_ms: int, watermark: Callable[[str, int], float] | None = None
+        self, high_ms: int, wall_ms: int, ready: Callable[[int, float], bool] | None = None
     ) -> None:
         rule = self.cfg.rapid_in_out
         still = []
         for request in self.st["pending"]:
             _, _, _, arrived, partition, produced = request
-            read_past = (
-                watermark is not None
-                and partition >= 0
-                and all(watermark(topic, partition) > produced for topic in WATERMARK_TOPICS)
-            )
-            if read_past or wall_ms >= arrived + rule.grace_wall_seconds * 1000:
+            if ready is not None and partition >= 0:
+                judge = ready(partition, produced)
+            else:
+                judge = wall_ms >= arrived + rule.grace_wall_seconds * 1000
+            if judge:
                 self._rapid_in_out(request)
             else:
                 still.append(request)

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from agents import aml, limits, rg, riskconfig, settlement
 from agents.projections import wallet_writes
@@ -169,7 +170,7 @@ def _apply(
     elif stem == "instrument_hit":
         aml_rules.on_instrument_hit(event)
     if st["aml"]["pending"]:
-        aml_rules.judge_pending(st["high"], wall_ms, watermark)
+        aml_rules.judge_pending(st["high"], wall_ms, read_past)
         if st["aml"]["pending"]:
             _awaiting_judgement[(event["tenant_id"], event["player_id"])] = wall_ms
     return [*lim.signals, *rgs.signals, *amls.signals], sends
@@ -304,8 +305,27 @@ def judge_on_tick(st: dict[str, Any], tenant: str, player: str, wall_ms: int) ->
     }
     emit = Emitter(st["fired"], aml.TOPIC, subject)
     cfg = RISK.rules(tenant, st["jurisdiction"])
-    aml.Rules(st["aml"], cfg, RISK, emit).judge_pending(st["high"], wall_ms, watermark)
+    aml.Rules(st["aml"], cfg, RISK, emit).judge_pending(st["high"], wall_ms, read_past)
+    if st["aml"]["pending"]:  # still behind on those partitions: look again later
+        _awaiting_judgement[(tenant, player)] = wall_ms
     return emit.signals
+
+
+def read_past(partition: int, produced_ms: float) -> bool:
+    """On `partition` of each topic the rapid in/out judgement needs, this worker has read a
+    record produced after `produced_ms`, or everything the partition holds."""
+    for topic in aml.WATERMARK_TOPICS:
+        if watermark(topic, partition) > produced_ms:
+            continue
+        tp = TP(topic, partition)
+        try:
+            high = app.consumer.highwater(tp)
+        except Exception:  # not assigned here or not fetched yet: not ready
+            return False
+        read = app.consumer._read_offset.get(tp)  # Faust keeps no public accessor
+        if high is None or (-1 if read is None else read) + 1 < high:
+            return False
+    return True
 
 
 def handle_instrument_use(batch: BatchState, schema: LoadedSchema, use: dict[str, Any]) -> Outcome:

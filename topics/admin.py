@@ -54,3 +54,30 @@ def create_topics(bootstrap: str, partitions: int, replication: int) -> TopicRep
         existing=sorted(n for n in CATALOGUE if n in existing),
         mismatched=mismatched,
     )
+
+
+def create_changelogs(
+    bootstrap: str, names: list[str], partitions: int, replication: int
+) -> list[str]:
+    """Create table changelog topics before the worker starts. Faust creates them itself,
+    lazily, and on a fresh cluster an agent can read the metadata before its table's
+    changelog exists, crash with PartitionsMismatch ('changelog has 0 partitions') and keep
+    crashing on the stale metadata (seen on a clean machine). Existing topics are left alone."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = admin.list_topics(timeout=10).topics
+    missing = [
+        NewTopic(name, partitions, replication, config={"cleanup.policy": "compact"})
+        for name in names
+        if name not in existing
+    ]
+    created = []
+    for name, future in (
+        admin.create_topics(missing, request_timeout=30) if missing else {}
+    ).items():
+        try:
+            future.result()
+            created.append(name)
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise TopicError(f"creating {name} failed: {exc}") from exc
+    return created

@@ -133,9 +133,12 @@ def worker() -> None:
     from faust.worker import Worker
 
     import agents.risk  # noqa: F401 - registers the agents, tables and timer
+    from topics.admin import create_changelogs
     from wagerstream.app import app
 
     s = get_settings()
+    changelogs = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
+    create_changelogs(s.kafka, changelogs, s.topic_partitions, s.topic_replication)
     Worker(app, loglevel=s.log_level, redirect_stdouts=False).execute_from_commandline()
 
 

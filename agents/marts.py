@@ -243,11 +243,12 @@ def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list[Any]]]
     try:
         result = connect(settings, create_database=False).query(sql)
     except Exception as exc:
-        if "lock" in str(exc).lower():
+        if settings.clickhouse.startswith("chdb://"):
             raise QueryError(
-                f"the embedded ClickHouse at {settings.clickhouse} is held by another process "
-                f"and no `wagerstream marts sink` answers on MARTS_PORT={settings.marts_port}: "
-                "query while the sink runs, or stop the other process"
+                f"cannot open the embedded ClickHouse at {settings.clickhouse} ({exc}). If a "
+                "`wagerstream marts sink` (or the demo) is running it holds the engine and "
+                "answers queries itself: set MARTS_PORT to its port (no sink answered on "
+                f"{settings.marts_port}); otherwise stop the process that holds it"
             ) from None
         raise QueryError(str(exc)) from None
     return list(result.column_names), [list(r) for r in result.result_rows]

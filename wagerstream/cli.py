@@ -331,13 +331,20 @@ def bench_freshness(
     print(json.dumps(run(get_settings(), runs, seconds, rate), indent=2))
 
 
+# Options shared by `demo` and `loadgen run` (the same simulation).
+Players = Annotated[int, typer.Option(help="Normal players to simulate.")]
+PerPattern = Annotated[int, typer.Option(help="Players per injected risk pattern.")]
+Hours = Annotated[float, typer.Option(help="Hours of play to simulate.")]
+Seed = Annotated[int, typer.Option(help="Seed: the same seed and start give the same events.")]
+
+
 @cli.command("demo")
 def demo(
-    players: Annotated[int, typer.Option(help="Normal players to simulate.")] = 2000,
-    per_pattern: Annotated[int, typer.Option(help="Players per injected risk pattern.")] = 10,
-    hours: Annotated[float, typer.Option(help="Hours of play to simulate.")] = 4.0,
+    players: Players = 2000,
+    per_pattern: PerPattern = 10,
+    hours: Hours = 4.0,
     rate: Annotated[float, typer.Option(help="Average actions/s (the burst goes above).")] = 1500,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+    seed: Seed = 7,
     tenant: Annotated[
         str | None, typer.Option(help="Tenant id; default demo-<time>, one tenant per run.")
     ] = None,
@@ -366,15 +373,13 @@ def demo(
 
 @loadgen_cli.command("run")
 def loadgen_run(
-    players: Annotated[int, typer.Option(help="Normal players to simulate.")] = 2000,
-    per_pattern: Annotated[int, typer.Option(help="Players per injected risk pattern.")] = 10,
-    hours: Annotated[float, typer.Option(help="Hours of play to simulate.")] = 4.0,
+    players: Players = 2000,
+    per_pattern: PerPattern = 10,
+    hours: Hours = 4.0,
     rate: Annotated[
         float | None, typer.Option(help="Average actions/s; none: as fast as possible.")
     ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed: the same seed and start give the same events.")
-    ] = 7,
+    seed: Seed = 7,
     tenant: Annotated[str, typer.Option(help="Tenant id.")] = "demo",
     start_ms: Annotated[
         int | None, typer.Option(help="Simulated start (epoch ms); default now - hours.")

@@ -53,6 +53,18 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
+def _paired_bars(
+    ticks: list[str], left: tuple[str, list[float]], right: tuple[str, list[float]]
+) -> tuple[Any, Any]:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    xs = range(len(ticks))
+    ax.bar([x - 0.2 for x in xs], left[1], 0.4, label=left[0])
+    ax.bar([x + 0.2 for x in xs], right[1], 0.4, label=right[0])
+    ax.set_xticks(list(xs), ticks, rotation=20)
+    ax.legend(loc="lower right")
+    return fig, ax
+
+
 def write(directory: Path, data: dict[str, Any]) -> Path:
     """`data`: throughput [(s, events/s)], sent [(s, actions/s)], kickoff_s, settle_lags_ms
     {product: [ms]}, brands [{brand, ggr, ngr, currency}], scores [Score], freshness_ms [ms],
@@ -85,24 +97,22 @@ def write(directory: Path, data: dict[str, Any]) -> Path:
     ax.legend()
     images.append(("Settle-lag distribution", _save(fig, directory / "settle_lag.png")))
 
-    fig, ax = plt.subplots(figsize=(8, 3))
     brands = data["brands"]
-    xs = range(len(brands))
-    ax.bar([x - 0.2 for x in xs], [b["ggr"] / 100 for b in brands], 0.4, label="GGR")
-    ax.bar([x + 0.2 for x in xs], [b["ngr"] / 100 for b in brands], 0.4, label="NGR")
-    ax.set_xticks(list(xs), [f"{b['brand']}\n({b['currency']})" for b in brands])
+    fig, ax = _paired_bars(
+        [f"{b['brand']}\n({b['currency']})" for b in brands],
+        ("GGR", [b["ggr"] / 100 for b in brands]),
+        ("NGR", [b["ngr"] / 100 for b in brands]),
+    )
     ax.set_ylabel("major units")
-    ax.legend()
     images.append(("GGR and NGR per brand", _save(fig, directory / "ggr_ngr.png")))
 
-    fig, ax = plt.subplots(figsize=(8, 3))
     scores = data["scores"]
-    xs = range(len(scores))
-    ax.bar([x - 0.2 for x in xs], [s.precision for s in scores], 0.4, label="precision")
-    ax.bar([x + 0.2 for x in xs], [s.recall for s in scores], 0.4, label="recall")
-    ax.set_xticks(list(xs), [s.code for s in scores], rotation=20)
+    fig, ax = _paired_bars(
+        [s.code for s in scores],
+        ("precision", [s.precision for s in scores]),
+        ("recall", [s.recall for s in scores]),
+    )
     ax.set_ylim(0, 1.05)
-    ax.legend(loc="lower right")
     images.append(("Signals against the labels", _save(fig, directory / "signals.png")))
 
     fig, ax = plt.subplots(figsize=(8, 3))

@@ -132,11 +132,16 @@ def worker() -> None:
     """Run a Faust worker with every agent (metrics and health on WORKER_WEB_PORT)."""
     from faust.worker import Worker
 
-    import agents.risk  # noqa: F401 - registers the agents, tables and timer
+    s = get_settings()
+    if s.worker_agents == "noop":
+        import agents.noop
+    elif s.worker_agents == "all":
+        import agents.risk  # noqa: F401 - registers the agents, tables and timers
+    else:
+        fail(f"WORKER_AGENTS={s.worker_agents!r}: use `all` or `noop`")
     from topics.admin import create_changelogs
     from wagerstream.app import app
 
-    s = get_settings()
     changelogs = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
     create_changelogs(s.kafka, changelogs, s.topic_partitions, s.topic_replication)
     Worker(app, loglevel=s.log_level, redirect_stdouts=False).execute_from_commandline()
@@ -336,6 +341,20 @@ Players = Annotated[int, typer.Option(help="Normal players to simulate.")]
 PerPattern = Annotated[int, typer.Option(help="Players per injected risk pattern.")]
 Hours = Annotated[float, typer.Option(help="Hours of play to simulate.")]
 Seed = Annotated[int, typer.Option(help="Seed: the same seed and start give the same events.")]
+
+
+@bench_cli.command("throughput")
+def bench_throughput(
+    runs: Annotated[int, typer.Option(help="Pairs of runs; each figure is the median.")] = 3,
+    events: Annotated[int, typer.Option(help="Mixed events to add to the backlog.")] = 300_000,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per worker.")] = 45.0,
+) -> None:
+    """Input events/s of a worker with all agents vs a no-op Faust agent, on a backlog."""
+    import json
+
+    from bench.throughput import run
+
+    print(json.dumps(run(get_settings(), runs, events, seconds), indent=2))
 
 
 @cli.command("demo")

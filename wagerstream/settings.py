@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
     )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    worker_agents: str = Field(
+        "all",
+        description="`all`, or `noop` (one do-nothing agent: the throughput benchmark's "
+        "framework ceiling).",
+    )
     risk_config: Path | None = Field(
         None, description="TOML file of the risk rules' thresholds; default agents/risk.toml."
     )

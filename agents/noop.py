@@ -1,0 +1,23 @@
+"""A no-op agent over the same topics as the player agent: the framework's own ceiling.
+
+`WORKER_AGENTS=noop wagerstream worker` runs it instead of the real agents, so the throughput
+benchmark can report the full worker's rate as a share of what Faust itself reaches on this
+machine (consume, batch, ack; no decoding, no state, no sinks).
+"""
+
+from __future__ import annotations
+
+import faust
+
+from sinks.metrics import EVENTS_OUT
+from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS
+from wagerstream.app import app, input_topic
+
+noop_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
+
+
+@app.agent(noop_topic)
+async def noop(stream: faust.StreamT) -> None:
+    async for events in stream.take_events(1000, 0.05):
+        for event in events:
+            EVENTS_OUT.labels("noop", event.message.topic).inc()

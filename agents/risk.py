@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 RISK = riskconfig.load(settings.risk_config) if settings.risk_config else riskconfig.default()
 PAYMENT_MEMORY_MS = 35 * DAY_MS
 PRUNE_EVERY = 64
+HIGHWATER_FRESH_MS = 3000
 TICK_AGAIN_S = max(600.0, 10 * settings.stuck_scan_s)
 
 player_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
@@ -313,10 +314,16 @@ def judge_on_tick(st: dict[str, Any], tenant: str, player: str, wall_ms: int) ->
 
 def read_past(partition: int, produced_ms: float) -> bool:
     """On `partition` of each topic the rapid in/out judgement needs, this worker has read a
-    record produced after `produced_ms`, or everything the partition holds."""
+    record produced after `produced_ms`, or everything the partition holds. A high-water mark
+    is only as fresh as the last fetch, so "everything" counts only once the request is
+    HIGHWATER_FRESH_MS old (a fetch that predates the player's stakes would claim the
+    partition was read to its end; the demo in CI caught one such false positive)."""
+    settled = time.time() * 1000 - produced_ms >= HIGHWATER_FRESH_MS
     for topic in aml.WATERMARK_TOPICS:
         if watermark(topic, partition) > produced_ms:
             continue
+        if not settled:
+            return False
         tp = TP(topic, partition)
         try:
             high = app.consumer.highwater(tp)

@@ -13,16 +13,14 @@ clearing it is the KYC team's decision, not a stream's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from agents.riskconfig import RiskConfig, RuleConfig
 from agents.signals import Emitter
-from agents.windows import DAY_MS, HOUR_MS, insert_sorted, prune, within
+from agents.windows import DAY_MS, HOUR_MS, MINUTE_MS, insert_sorted, iso, prune, within
 
 TOPIC = "aml.alert"
-MINUTE_MS = 60_000
 CATEGORIES = ("stake", "payout", "deposit", "withdrawal")
 WATERMARK_TOPICS = ("bet.placed", "payment.deposit")
 
@@ -45,10 +43,6 @@ def new_state() -> dict[str, Any]:
         "cdd_required": 0,
         "last_code": "",
     }
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Rules:
@@ -113,7 +107,7 @@ class Rules:
             code, span_name = "aml_threshold_session", f"session:{session[0]}"
         total = sum(i[1] for i in linked)
         if len(linked) > 1 and total >= self.threshold:
-            window = f"{span_name}:{category}@{_iso(linked[0][0])}"
+            window = f"{span_name}:{category}@{iso(linked[0][0])}"
             if self.alert(code, window, "medium", [i[2] for i in linked], total, self.threshold):
                 self.st["consumed"][f"linked:{category}"] = linked[-1][0]
 
@@ -156,7 +150,7 @@ class Rules:
             self.now,
         )
         if len(used) >= rule.deposits:
-            window = f"{rule.within_minutes}m@{_iso(used[0][0])}"
+            window = f"{rule.within_minutes}m@{iso(used[0][0])}"
             if self.alert("velocity", window, "medium", [u[1] for u in used], len(used)):
                 self.st["consumed"]["velocity"] = used[-1][0]
 
@@ -174,7 +168,7 @@ class Rules:
         )
         total = sum(u[1] for u in used)
         if len(used) >= rule.min_deposits and total > self.threshold:
-            window = f"{rule.within_hours}h@{_iso(used[0][0])}"
+            window = f"{rule.within_hours}h@{iso(used[0][0])}"
             if self.alert(
                 "structuring", window, "high", [u[2] for u in used], total, self.threshold
             ):

@@ -23,13 +23,20 @@ from typing import Any
 
 from agents.riskconfig import RiskConfig, RuleConfig
 from agents.signals import Emitter
-from agents.windows import DAY_MS, HOUR_MS, PERIODS, period_bounds, period_key, split_by_day
+from agents.windows import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    PERIODS,
+    period_bounds,
+    period_key,
+    split_by_day,
+)
 
 TOPIC = "limits.breach"
 METRICS = ("deposit", "loss", "wager", "session_time")
 BLOCKS = ("self_exclusion", "cool_off")
 FOREVER_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: an indefinite self-exclusion
-MINUTE_MS = 60_000
 UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 KEEP_USAGE_MS = 40 * DAY_MS  # longer than a month, so the current month's bucket survives
 

@@ -41,8 +41,8 @@ from sinks.metrics import (
     MARTS_SKIPPED,
     SINK_LATENCY,
 )
-from topics.catalogue import SIGNAL_TOPICS, spec
-from wagerstream.contract import validate
+from topics.catalogue import SIGNAL_TOPICS
+from wagerstream.deadletter import decode_checked
 from wagerstream.serde import AvroSerde, DecodeError
 from wagerstream.settings import Settings
 
@@ -80,12 +80,9 @@ class MartsSink:
     def decode(self, msg: Message) -> tuple[str, Row] | None:
         topic = msg.topic()
         try:
-            schema, record = self.serde.decode(msg.value())
-            expected = self.serde.schema_for(topic)
-            if schema.stem != expected.stem:
-                raise DecodeError("wrong_schema", f"{schema.full_name} on {topic}")
-            if spec(topic).upstream:
-                validate(record, msg.key(), self.settings.max_clock_skew_ms)
+            schema, record = decode_checked(
+                self.serde, topic, msg.value(), msg.key(), self.settings.max_clock_skew_ms
+            )
         except DecodeError as exc:
             # The worker reads the same bytes and dead-letters them with this reason.
             MARTS_SKIPPED.labels(topic, exc.code).inc()

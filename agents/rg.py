@@ -14,16 +14,24 @@ Windows, and "once per (player, code, window)":
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from agents.riskconfig import RiskConfig, RuleConfig
 from agents.signals import Emitter
-from agents.windows import DAY_MS, HOUR_MS, insert_sorted, local, period_key, prune, within
+from agents.windows import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    insert_sorted,
+    iso,
+    local,
+    period_key,
+    prune,
+    within,
+)
 
 TOPIC = "rg.signal"
-MINUTE_MS = 60_000
 SEVERITY = {1: "low", 2: "medium", 3: "high"}
 
 
@@ -41,10 +49,6 @@ def new_state() -> dict[str, Any]:
         "consumed": {},  # code -> ts of the newest evidence of its last firing
         "markers": {},  # code -> active until ms
     }
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Rules:
@@ -102,7 +106,7 @@ class Rules:
         value: int | None = None,
         threshold: int | None = None,
     ) -> None:
-        window = f"{span}@{_iso(used[0][0])}"
+        window = f"{span}@{iso(used[0][0])}"
         if self.mark(code, window, [u[id_index] for u in used], value, threshold):
             self.st["consumed"][code] = used[-1][0]
 
@@ -285,7 +289,7 @@ class Rules:
             if self.now - state[3] <= rule.within_minutes * MINUTE_MS:
                 self.mark(
                     "loss_chasing",
-                    f"chase@{_iso(state[3])}",
+                    f"chase@{iso(state[3])}",
                     [state[4], self.emit.event["event_id"]],
                     value=state[1],
                     threshold=state[2],

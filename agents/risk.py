@@ -201,10 +201,11 @@ def _read_models(
     now = max(event["occurred_at"], st["high"])
     version = state_version(st["seq"])
     tenant, player = event["tenant_id"], event["player_id"]
+    # Deferred: a batch sends only each key's newest write, so only that one is computed.
     models = {
-        "limits": limits.read_model(st["limits"], now, cfg, RISK),
-        "rg": rg.read_model(st["rg"], now, cfg),
-        "aml": aml.read_model(st["aml"], now, cfg),
+        "limits": lambda: limits.read_model(st["limits"], now, cfg, RISK),
+        "rg": lambda: rg.read_model(st["rg"], now, cfg),
+        "aml": lambda: aml.read_model(st["aml"], now, cfg),
     }
     return [
         VersionedWrite(

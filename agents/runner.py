@@ -158,6 +158,8 @@ async def run_batched_agent(
             for write in outcome.writes:
                 writes[write.key] = write  # versions only grow within a batch
             sends.extend(outcome.sends)
+        # the newest write per key, computed while the batch's state is still current
+        batch_writes = [write.resolved() for write in writes.values()]
         state.flush()
         for send in sends:
             topic = topics.get(send.topic)
@@ -165,9 +167,9 @@ async def run_batched_agent(
                 topic = topics[send.topic] = app.topic(send.topic)
             await topic.send(key=send.key, value=send.value)
             SENT.labels(name, send.topic).inc()
-        if writes:
-            SINK_BATCH.labels("redis").observe(len(writes))
-            await until_sink_accepts(name, read_models().write, list(writes.values()))
+        if batch_writes:
+            SINK_BATCH.labels("redis").observe(len(batch_writes))
+            await until_sink_accepts(name, read_models().write, batch_writes)
         for event in events:
             EVENTS_OUT.labels(name, event.message.topic).inc()
         PROCESSING.labels(name).observe((time.perf_counter() - started) / max(1, len(events)))

@@ -14,8 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 PERIODS = ("day", "week", "month")
-HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
+
+
+def iso(ts_ms: int) -> str:
+    """UTC second precision, the way rolling windows are named in signals."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def local(ts_ms: int, tz: ZoneInfo) -> datetime:

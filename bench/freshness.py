@@ -13,7 +13,6 @@ exact quantiles over every entry of the run.
 from __future__ import annotations
 
 import json
-import statistics
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from typing import Any
 import psycopg
 
 from agents.marts import FACT_TOPICS
-from bench.ledger import RESULTS, _drop, _load, _relay, _setup_players
+from bench.ledger import RESULTS, _drop, _load, _median, _relay, _setup_players
 from ledger.migrate import migrate
 from wagerstream.settings import Settings
 from wagerstream.workers import MartsSinkProcess, consumer_lag
@@ -90,13 +89,12 @@ def run(settings: Settings, runs: int = 3, seconds: float = 20, rate: float = 20
         results = [_one_run(settings, sink, seconds, rate) for _ in range(runs)]
     finally:
         sink.stop()
-    keys = ("transfers_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms")
     summary = {
         "benchmark": "freshness",
         "date": datetime.now(UTC).date().isoformat(),
         "target_rate": rate,
         "seconds": seconds,
-        "median": {k: statistics.median(r[k] for r in results) for k in keys},
+        "median": _median(results),
         "runs": results,
     }
     RESULTS.mkdir(exist_ok=True)

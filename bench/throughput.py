@@ -13,14 +13,13 @@ the same machine noise, and the ratio is taken per pair.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ledger import RESULTS
+from bench.ledger import RESULTS, _median
 from loadgen.operator import simulate
 from loadgen.producer import EventProducer
 from wagerstream.promstats import scrape
@@ -107,12 +106,7 @@ def run(
         "date": datetime.now(UTC).date().isoformat(),
         "prefilled_events": sent,
         "seconds": seconds,
-        "median": {
-            "full_events_per_s": statistics.median(p["full"]["events_per_s"] for p in pairs),
-            "noop_events_per_s": statistics.median(p["noop"]["events_per_s"] for p in pairs),
-            "ratio": statistics.median(p["ratio"] for p in pairs),
-            "full_rss_mb": statistics.median(p["full"]["rss_mb"] for p in pairs),
-        },
+        "median": _median(pairs),  # full, noop, ratio: median and range of each figure
         "runs": pairs,
     }
     RESULTS.mkdir(exist_ok=True)

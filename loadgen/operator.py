@@ -20,8 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-HOUR_MS = 3_600_000
-MINUTE_MS = 60_000
+from agents.windows import HOUR_MS, MINUTE_MS
+
 JURISDICTIONS = {  # jurisdiction → (currency, brand suffix, minor units per EUR, roughly)
     "UKGC": ("GBP", "uk", 0.87),
     "MGA": ("EUR", "mt", 1.0),

@@ -9,8 +9,8 @@ then lexically) because Lua numbers are doubles and would round 64-bit LSNs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -34,8 +34,15 @@ class VersionedWrite:
     key: str
     version_field: str
     version: int
-    fields: Mapping[str, str | int]
+    # the fields, or a function computing them: rules emit one write per event but a batch
+    # sends only the newest per key, so expensive read models are computed once, at the end
+    fields: Mapping[str, str | int] | Callable[[], Mapping[str, str | int]]
     model: str = ""
+
+    def resolved(self) -> VersionedWrite:
+        if callable(self.fields):
+            return replace(self, fields=self.fields())
+        return self
 
 
 def model_key(prefix: str, tenant: str, model: str, player: str) -> str:

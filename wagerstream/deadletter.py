@@ -21,6 +21,23 @@ from wagerstream.serde import AvroSerde, DecodeError, LoadedSchema
 log = logging.getLogger(__name__)
 
 
+def decode_checked(
+    serde: AvroSerde, topic: str, value: bytes | None, key: bytes | None, max_skew_ms: int
+) -> tuple[LoadedSchema, dict[str, Any]]:
+    """Decode, check the schema belongs to the topic, and validate upstream events (the
+    contract rules); raises DecodeError naming the first problem. Shared by the workers and
+    the ClickHouse sink, so both refuse exactly the same bytes."""
+    schema, record = serde.decode(value)
+    expected = serde.schema_for(topic)
+    if schema.stem != expected.stem:
+        raise DecodeError(
+            "wrong_schema", f"{schema.full_name} on {topic}, expected {expected.full_name}"
+        )
+    if spec(topic).upstream:
+        validate(record, key, max_skew_ms)
+    return schema, record
+
+
 class Decoder:
     def __init__(self, app: faust.App, serde: AvroSerde, max_skew_ms: int, agent: str) -> None:
         self.app = app
@@ -34,19 +51,12 @@ class Decoder:
         message = event.message
         EVENTS_IN.labels(self.agent, message.topic).inc()
         try:
-            schema, record = self.serde.decode(message.value)
-            expected = self.serde.schema_for(message.topic)
-            if schema.stem != expected.stem:
-                raise DecodeError(
-                    "wrong_schema",
-                    f"{schema.full_name} on {message.topic}, expected {expected.full_name}",
-                )
-            if spec(message.topic).upstream:
-                validate(record, message.key, self.max_skew_ms)
+            return decode_checked(
+                self.serde, message.topic, message.value, message.key, self.max_skew_ms
+            )
         except DecodeError as exc:
             await self.dead_letter(event, exc)
             return None
-        return schema, record
 
     async def dead_letter(self, event: faust.types.EventT, error: DecodeError) -> None:
         message = event.message

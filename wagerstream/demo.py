@@ -38,7 +38,7 @@ from wagerstream.promstats import scrape
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings
 from wagerstream.stack.manager import Stack
-from wagerstream.workers import consumer_lag, wait_healthy
+from wagerstream.workers import consumer_lag, query_sink, wait_healthy, wait_http
 
 
 @dataclass
@@ -129,20 +129,6 @@ def stop_fleet(settings: Settings) -> list[str]:
     return stopped
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode}: see .stack/logs/")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{what} did not answer {url}")
-
-
 def _wait_lag(s: Settings, console: Console, what: str, timeout: float = 1200) -> None:
     def lag() -> int:
         return consumer_lag(s.kafka, s.app_id, CONSUMED_TOPICS, s.topic_partitions) + consumer_lag(
@@ -171,14 +157,6 @@ def _sum_metric(port: int, name: str) -> float:
         return 0.0
 
 
-def _query(s: Settings, sql: str) -> list[dict[str, Any]]:
-    reply = httpx.post(f"http://127.0.0.1:{s.marts_port}/query", content=sql, timeout=120)
-    body = reply.json()
-    if reply.status_code != 200:
-        raise RuntimeError(body["error"])
-    return [dict(zip(body["columns"], r, strict=True)) for r in body["rows"]]
-
-
 def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
     console.rule("local stack")
     Stack(s).up()
@@ -204,7 +182,7 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
     sink = fleet.start("sink", ["marts", "sink"])
     for port, name in zip(fleet.worker_ports(), fleet.workers(), strict=True):
         wait_healthy(port, fleet.procs[name], timeout=180)
-    _wait_http(f"http://127.0.0.1:{s.marts_port}/health", sink, "marts sink")
+    wait_http(f"http://127.0.0.1:{s.marts_port}/health", sink, "marts sink", timeout=180)
     time.sleep(1)
     if relay.poll() is not None:
         raise RuntimeError("the CDC relay exited: see .stack/logs/demo-cdc.log")
@@ -248,8 +226,8 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
     tenants = ", ".join(f"'{t}'" for t in traffic.tenants)
 
     def signals() -> set[tuple[str, str]]:
-        rows = _query(
-            s,
+        rows = query_sink(
+            s.marts_port,
             f"SELECT player_id, code FROM wagerstream.signals FINAL WHERE tenant_id IN ({tenants})",
         )
         return {(r["player_id"], r["code"]) for r in rows}
@@ -265,15 +243,15 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
     scores = report.score(labels, got, PATTERNS)
 
     console.rule("results")
-    brands = _query(
-        s,
+    brands = query_sink(
+        s.marts_port,
         f"""SELECT brand_id AS brand, currency, sum(handle_minor) AS handle,
         sum(ggr_minor) AS ggr, sum(ngr_minor) AS ngr, sum(deposits_minor) AS deposits,
         sum(ftd_count) AS ftd FROM wagerstream.kpi_daily WHERE tenant_id IN ({tenants})
         GROUP BY brand, currency ORDER BY brand""",
     )
-    lags = _query(
-        s,
+    lags = query_sink(
+        s.marts_port,
         "SELECT product, dateDiff('millisecond', placed_at, settled_at) AS lag "
         f"FROM wagerstream.bet_lifecycle WHERE tenant_id IN ({tenants}) "
         "AND is_placed > 0 AND is_settled > 0",
@@ -283,8 +261,8 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
         by_product.setdefault(row["product"], []).append(row["lag"])
     fresh = [
         r["f"]
-        for r in _query(
-            s,
+        for r in query_sink(
+            s.marts_port,
             "SELECT dateDiff('millisecond', commit_ts, inserted_at) "
             f"AS f FROM wagerstream.ledger_entries WHERE tenant_id IN ({tenants}) "
             f"AND op = 'c' AND commit_ts >= fromUnixTimestamp64Milli({sim_start})",

@@ -26,21 +26,37 @@ def start_worker(log: Path, env: dict[str, str] | None = None) -> subprocess.Pop
         )
 
 
+def wait_http(
+    url: str, proc: subprocess.Popen[bytes] | None, what: str, timeout: float = 120
+) -> None:
+    """Block until `url` answers 200; fail early when `proc` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was up")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f}s")
+
+
 def wait_healthy(
     port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120
 ) -> None:
     """Block until the worker's /health says ok (partitions assigned, not rebalancing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"worker exited with code {proc.returncode} before it was healthy")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"worker on port {port} not healthy after {timeout:.0f}s")
+    wait_http(f"http://127.0.0.1:{port}/health", proc, f"worker on port {port}", timeout)
+
+
+def query_sink(port: int, sql: str) -> list[dict[str, Any]]:
+    """Rows of `sql` as dicts, through a running `marts sink`'s /query."""
+    reply = httpx.post(f"http://127.0.0.1:{port}/query", content=sql, timeout=120)
+    body = reply.json()
+    if reply.status_code != 200:
+        raise RuntimeError(body.get("error", reply.text))
+    return [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
 
 
 def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -91,23 +107,13 @@ class MartsSinkProcess:
                 [sys.executable, "-m", "wagerstream", "marts", "sink"], env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"marts sink exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise TimeoutError("marts sink did not start")
+        try:
+            wait_http(f"http://127.0.0.1:{self.port}/health", self.proc, "marts sink")
+        except RuntimeError:
+            raise RuntimeError(f"marts sink exited: {self.log.read_text()[-3000:]}") from None
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        reply = httpx.post(f"http://127.0.0.1:{self.port}/query", content=sql, timeout=120)
-        body = reply.json()
-        if reply.status_code != 200:
-            raise RuntimeError(body.get("error", reply.text))
-        return [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
+        return query_sink(self.port, sql)
 
     def stop(self) -> None:
         stop_worker(self.proc)

@@ -34,6 +34,7 @@ from agents.windows import DAY_MS
 from sinks.metrics import CONSUMER_LAG, DUPLICATES, SIGNALS, TABLE_KEYS
 from sinks.redis_models import VersionedWrite, model_key
 from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS, INSTRUMENT_USES
+from wagerstream import statecodec
 from wagerstream.app import app, input_topic, serde, settings, state_version
 from wagerstream.serde import LoadedSchema
 
@@ -46,15 +47,19 @@ TICK_AGAIN_S = max(600.0, 10 * settings.stuck_scan_s)
 
 player_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
 instrument_topic = input_topic(INSTRUMENT_USES)
-player_risk = app.Table(
-    "player_risk",
-    partitions=settings.topic_partitions,
-    help="Per (tenant, player): limits, RG and AML state, fired signals, recent event ids.",
+player_risk = statecodec.state_table(
+    app.Table(
+        "player_risk",
+        partitions=settings.topic_partitions,
+        help="Per (tenant, player): limits, RG and AML state, fired signals, recent event ids.",
+    )
 )
-instrument_players = app.Table(
-    "instrument_players",
-    partitions=settings.topic_partitions,
-    help="Per (tenant, instrument): players who used it recently.",
+instrument_players = statecodec.state_table(
+    app.Table(
+        "instrument_players",
+        partitions=settings.topic_partitions,
+        help="Per (tenant, instrument): players who used it recently.",
+    )
 )
 
 

@@ -33,15 +33,18 @@ from agents.signals import Emitter, Signal, prune_fired
 from agents.windows import DAY_MS, HOUR_MS
 from sinks.metrics import SETTLE_AFTER_START, SETTLE_LAG
 from sinks.redis_models import VersionedWrite, model_key
+from wagerstream import statecodec
 from wagerstream.app import app, settings, state_version
 from wagerstream.serde import LoadedSchema
 
 TOPIC = "settlement.alert"
 SCAN_EVERY_MS = 60_000
-open_bets = app.Table(
-    "open_bets",
-    partitions=settings.topic_partitions,
-    help="Per player: open bets, recently settled bet ids, sequence.",
+open_bets = statecodec.state_table(
+    app.Table(
+        "open_bets",
+        partitions=settings.topic_partitions,
+        help="Per player: open bets, recently settled bet ids, sequence.",
+    )
 )
 
 

@@ -1,49 +1,69 @@
-"""Worker throughput on a backlog, side by side with a no-op Faust agent on the same topics.
+"""Worker throughput on a backlog, side by side with a no-op Faust agent on the same topics,
+and the same backlog drained by two worker processes (scaling).
 
-    .venv/bin/wagerstream bench throughput [--runs 3] [--events 300000] [--seconds 45]
+    .venv/bin/wagerstream bench throughput [--runs 3] [--events 2000000] [--seconds 45]
 
-First the topics are topped up with at least `events` mixed events of the simulated operator
-(`loadgen/operator.py`, Kafka events only). Then, `runs` times, a fresh worker (its own
-consumer group, so it starts from the earliest offset: a backlog) runs with all agents, and
-another with `WORKER_AGENTS=noop`; each is measured over `seconds` after a warm-up, as input
-events/s from its own `wagerstream_events_out_total`. Full and no-op alternate, so both see
-the same machine noise, and the ratio is taken per pair.
+First the input topics are topped up with mixed events of the simulated operator
+(`loadgen/operator.py`, Kafka events only) until they hold at least `events`. Then, `runs`
+times: a fresh worker with all agents (its own consumer group, so it starts from the earliest
+offset: a backlog), one with `WORKER_AGENTS=noop`, and two full workers sharing one group.
+Each is measured over `seconds` after a warm-up, as input events/s from the processes' own
+`wagerstream_events_out_total`. The three alternate, so they see the same machine noise, and
+ratios are taken within a round. After each full worker, the bytes of table state per player
+are read back from its `player_risk` and `open_bets` changelogs (the latest value per key).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
+
 from bench.ledger import RESULTS, _median
 from loadgen.operator import simulate
 from loadgen.producer import EventProducer
+from topics.catalogue import INPUT_TOPICS
 from wagerstream.promstats import scrape
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings
-from wagerstream.workers import free_port, start_worker, stop_worker, wait_healthy
+from wagerstream.workers import consumer_lag, free_port, start_worker, stop_worker, wait_healthy
 
 INPUT_AGENTS = ("players", "noop")  # the agent that consumes the input topics in each mode
+STATE_TABLES = ("player_risk", "open_bets")
 
 
-def prefill(settings: Settings, events: int) -> int:
+def backlog(settings: Settings) -> dict[str, int]:
+    """Retained events per input topic (what a new consumer group would read)."""
+    probe = f"bench-backlog-{uuid.uuid4().hex[:6]}"  # never commits: lag = everything retained
+    return {
+        topic: consumer_lag(settings.kafka, probe, (topic,), settings.topic_partitions)
+        for topic in INPUT_TOPICS
+    }
+
+
+def top_up(settings: Settings, events: int) -> dict[str, int]:
+    """Send simulated operator traffic until the input topics retain at least `events`."""
+    missing = events - sum(backlog(settings).values())
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
     sent, chunk = 0, 0
     start = int(time.time() * 1000) - 4 * 3_600_000
     run = uuid.uuid4().hex[:6]
-    while sent < events:
+    while sent < missing:
         traffic = simulate(f"tp{run}-{chunk}", 2000, chunk, start, per_pattern=2)
         for action in traffic.actions:
             if action.topic is not None and action.record is not None:
                 producer.send(action.topic, action.record)
                 sent += 1
         chunk += 1
-    producer.flush(300)
-    return sent
+    producer.flush(600)
+    return backlog(settings)
 
 
 def _rss_mb(pid: int) -> float:
@@ -61,53 +81,107 @@ def _processed(port: int) -> float:
     )
 
 
-def measure(settings: Settings, agents: str, seconds: float, warmup: float) -> dict[str, Any]:
-    app_id = f"bench-tp-{agents}-{uuid.uuid4().hex[:6]}"
-    port = free_port()
-    workdir = settings.stack_dir / "bench" / app_id
-    proc = start_worker(
-        workdir / "worker.log",
+def state_bytes(settings: Settings, app_id: str) -> dict[str, float]:
+    """Mean bytes of the latest changelog value per key, and the number of keys, per table."""
+    consumer = Consumer(
         {
-            "APP_ID": app_id,
-            "WORKER_WEB_PORT": str(port),
-            "STATE_DIR": str(workdir / "state"),
-            "WORKER_AGENTS": agents,
-            "LOG_LEVEL": "WARNING",
-        },
+            "bootstrap.servers": settings.kafka,
+            "group.id": f"{app_id}-sizes",
+            "fetch.wait.max.ms": 50,
+        }
     )
+    out: dict[str, float] = {}
     try:
-        wait_healthy(port, proc, timeout=300)
-        time.sleep(warmup)
-        before, began = _processed(port), time.monotonic()
-        time.sleep(seconds)
-        after, ended = _processed(port), time.monotonic()
-        return {"events_per_s": (after - before) / (ended - began), "rss_mb": _rss_mb(proc.pid)}
+        for table in STATE_TABLES:
+            topic = f"{app_id}-{table}-changelog"
+            parts = [TopicPartition(topic, p, 0) for p in range(settings.topic_partitions)]
+            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+            consumer.assign(parts)
+            latest: dict[bytes, int] = {}
+            done = {p for p, end in ends.items() if end == 0}
+            while len(done) < len(ends):
+                for msg in consumer.consume(10_000, 1.0):
+                    if msg.error() is None:
+                        latest[msg.key()] = len(msg.value() or b"")
+                        if msg.offset() + 1 >= ends[msg.partition()]:
+                            done.add(msg.partition())
+            sizes = [size for size in latest.values() if size]
+            out[f"{table}_keys"] = len(sizes)
+            out[f"{table}_bytes_per_key"] = statistics.fmean(sizes) if sizes else 0.0
     finally:
-        stop_worker(proc)
+        consumer.close()
+    return out
+
+
+def measure(
+    settings: Settings, agents: str, seconds: float, warmup: float, processes: int = 1
+) -> dict[str, Any]:
+    """Input events/s of `processes` workers sharing one new consumer group."""
+    app_id = f"bench-tp-{agents}{processes}-{uuid.uuid4().hex[:6]}"
+    workers: list[tuple[subprocess.Popen[bytes], int]] = []
+    try:
+        for i in range(processes):
+            port = free_port()
+            workdir = settings.stack_dir / "bench" / app_id / str(i)
+            env = {
+                "APP_ID": app_id,
+                "WORKER_WEB_PORT": str(port),
+                "STATE_DIR": str(workdir / "state"),
+                "WORKER_AGENTS": agents,
+                "LOG_LEVEL": "WARNING",
+            }
+            workers.append((start_worker(workdir / "worker.log", env), port))
+        for proc, port in workers:
+            wait_healthy(port, proc, timeout=300)
+        time.sleep(warmup)
+        for proc, port in workers:  # a late rebalance would stall the window: wait it out
+            wait_healthy(port, proc, timeout=300)
+        before, began = sum(_processed(p) for _, p in workers), time.monotonic()
+        time.sleep(seconds)
+        after, ended = sum(_processed(p) for _, p in workers), time.monotonic()
+        rss = [_rss_mb(proc.pid) for proc, _ in workers]
+    finally:
+        for proc, _ in workers:
+            stop_worker(proc)
+    result: dict[str, Any] = {
+        "events_per_s": (after - before) / (ended - began),
+        "rss_mb_per_worker": statistics.fmean(rss),
+    }
+    if agents == "all" and processes == 1:
+        result["state"] = state_bytes(settings, app_id)
+    return result
 
 
 def run(
     settings: Settings,
     runs: int = 3,
-    events: int = 300_000,
+    events: int = 2_000_000,
     seconds: float = 45,
-    warmup: float = 10,
+    warmup: float = 15,
 ) -> dict[str, Any]:
-    sent = prefill(settings, events)
-    pairs = []
+    topics = top_up(settings, events)
+    rounds = []
     for _ in range(runs):
         full = measure(settings, "all", seconds, warmup)
         noop = measure(settings, "noop", seconds, warmup)
-        pairs.append(
-            {"full": full, "noop": noop, "ratio": full["events_per_s"] / noop["events_per_s"]}
+        two = measure(settings, "all", seconds, warmup, processes=2)
+        rounds.append(
+            {
+                "full": full,
+                "noop": noop,
+                "two_workers": two,
+                "ratio_to_noop": full["events_per_s"] / noop["events_per_s"],
+                "scaling_2_vs_1": two["events_per_s"] / full["events_per_s"],
+            }
         )
     summary = {
         "benchmark": "throughput",
         "date": datetime.now(UTC).date().isoformat(),
-        "prefilled_events": sent,
+        "backlog_events": sum(topics.values()),
+        "backlog_per_topic": topics,
         "seconds": seconds,
-        "median": _median(pairs),  # full, noop, ratio: median and range of each figure
-        "runs": pairs,
+        "median": _median(rounds),  # each figure: median and range over the rounds
+        "runs": rounds,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{summary['date']}-throughput.json").write_text(json.dumps(summary, indent=2))

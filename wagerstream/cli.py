@@ -144,7 +144,12 @@ def worker() -> None:
 
     changelogs = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
     create_changelogs(s.kafka, changelogs, s.topic_partitions, s.topic_replication)
-    Worker(app, loglevel=s.log_level, redirect_stdouts=False).execute_from_commandline()
+    faust_worker = Worker(app, loglevel=s.log_level, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG whenever LOG_LEVEL is WARNING or
+    # above, so every library built a debug record per message sent: 4 % of a busy worker's
+    # CPU. A worker in a fleet has no terminal to spin on.
+    faust_worker.spinner = None
+    faust_worker.execute_from_commandline()
 
 
 @loadgen_cli.command("bets")
@@ -345,16 +350,36 @@ Seed = Annotated[int, typer.Option(help="Seed: the same seed and start give the 
 
 @bench_cli.command("throughput")
 def bench_throughput(
-    runs: Annotated[int, typer.Option(help="Pairs of runs; each figure is the median.")] = 3,
-    events: Annotated[int, typer.Option(help="Mixed events to add to the backlog.")] = 300_000,
+    runs: Annotated[int, typer.Option(help="Rounds; each figure is the median.")] = 3,
+    events: Annotated[
+        int, typer.Option(help="Backlog the input topics are topped up to.")
+    ] = 2_000_000,
     seconds: Annotated[float, typer.Option(help="Measured seconds per worker.")] = 45.0,
 ) -> None:
-    """Input events/s of a worker with all agents vs a no-op Faust agent, on a backlog."""
+    """Input events/s on a backlog: a worker with all agents, a no-op Faust agent, and two
+    workers sharing the backlog; RSS and state bytes per player."""
     import json
 
     from bench.throughput import run
 
     print(json.dumps(run(get_settings(), runs, events, seconds), indent=2))
+
+
+@bench_cli.command("latency")
+def bench_latency(
+    runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per run.")] = 60.0,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Events/s; default half the last throughput benchmark's full worker."),
+    ] = None,
+) -> None:
+    """Produce → visible in the Redis read model, p50/p95/p99, at a fixed rate."""
+    import json
+
+    from bench.latency import run
+
+    print(json.dumps(run(get_settings(), runs, seconds, rate), indent=2))
 
 
 @cli.command("demo")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
         10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
     )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    worker_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description="Where a new consumer group starts: `earliest` (all retained input) or "
+        "`latest` (only new events; the latency benchmark).",
+    )
     worker_agents: str = Field(
         "all",
         description="`all`, or `noop` (one do-nothing agent: the throughput benchmark's "

@@ -1,0 +1,175 @@
+"""Produce → visible in the Redis read model, at a fixed rate below the worker's maximum.
+
+    .venv/bin/wagerstream bench latency [--runs 3] [--seconds 60] [--rate N]
+
+A fresh worker (`WORKER_OFFSET_RESET=latest`, so it skips the retained backlog) gets mixed
+simulated traffic at `rate` events/s; by default half the full worker's median from the newest
+throughput result, the issue's "half the maximum". One event in `PROBE_EVERY` is a probe: a
+`bet.placed` of a player never seen before, so its `ws:{tenant}:bets:{player}` hash appears
+exactly when the worker has written that event's read model. A poller checks the outstanding
+probes' keys every 2 ms; latency is from just before `produce()` to the first poll that sees
+the key, so it includes the producer's linger, the broker, Faust's batching and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from bench.ledger import RESULTS, _median
+from loadgen.bets import generate
+from loadgen.operator import simulate
+from loadgen.producer import EventProducer
+from sinks.redis_models import model_key
+from wagerstream.serde import AvroSerde
+from wagerstream.settings import Settings
+from wagerstream.workers import free_port, start_worker, stop_worker, wait_healthy
+
+PROBE_EVERY = 20
+POLL_S = 0.002
+
+
+def default_rate() -> float:
+    """Half the full worker's median input rate in the newest throughput result."""
+    found = sorted(RESULTS.glob("*-throughput.json"))
+    if not found:
+        raise RuntimeError(
+            "no throughput result to take half of: run `wagerstream bench throughput` first "
+            "or pass --rate"
+        )
+    return json.loads(found[-1].read_text())["median"]["full"]["events_per_s"] / 2
+
+
+class ProbeWatcher(threading.Thread):
+    """Polls the read-model keys of outstanding probes; records when each became visible."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(url)
+        self.pending: dict[str, float] = {}
+        self.latencies_ms: list[float] = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def expect(self, key: str, sent_at: float) -> None:
+        with self.lock:
+            self.pending[key] = sent_at
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            with self.lock:
+                keys = list(self.pending)
+            if keys:
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.exists(key)
+                seen_at = time.monotonic()
+                found = [key for key, hit in zip(keys, pipe.execute(), strict=True) if hit]
+                with self.lock:
+                    for key in found:
+                        self.latencies_ms.append((seen_at - self.pending.pop(key)) * 1000)
+            time.sleep(POLL_S)
+
+
+def _background(rate: float, seconds: float) -> list[tuple[str, dict[str, Any]]]:
+    """Enough mixed operator events for the run (Kafka events only)."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    start = int(time.time() * 1000) - 4 * 3_600_000
+    run, chunk = uuid.uuid4().hex[:6], 0
+    while len(events) < rate * seconds * 1.1:
+        traffic = simulate(f"lat{run}-{chunk}", 2000, chunk, start, per_pattern=2)
+        events += [(a.topic, a.record) for a in traffic.actions if a.topic and a.record is not None]
+        chunk += 1
+    return events
+
+
+def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
+    app_id = f"bench-lat-{uuid.uuid4().hex[:6]}"
+    tenant = f"lat-{uuid.uuid4().hex[:6]}"
+    template = next(r for t, r in generate(tenant, 1, players=1).events if t == "bet.placed")
+    background = _background(rate, seconds)
+    port = free_port()
+    workdir = settings.stack_dir / "bench" / app_id
+    proc = start_worker(
+        workdir / "worker.log",
+        {
+            "APP_ID": app_id,
+            "WORKER_WEB_PORT": str(port),
+            "STATE_DIR": str(workdir / "state"),
+            "WORKER_OFFSET_RESET": "latest",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
+    producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
+    watcher = ProbeWatcher(settings.redis)
+    try:
+        wait_healthy(port, proc, timeout=300)
+        watcher.start()
+        began = time.monotonic()
+        sent = probes = 0
+        while (now := time.monotonic()) < began + seconds:
+            due = int((now - began) * rate)
+            while sent < due:
+                if sent % PROBE_EVERY == 0:
+                    player = f"{tenant}-probe{probes}"
+                    probe = {
+                        **template,
+                        "player_id": player,
+                        "event_id": str(uuid.uuid4()),
+                        "bet_id": f"{player}-bet",
+                        "occurred_at": int(time.time() * 1000),
+                    }
+                    watcher.expect(model_key(settings.redis_prefix, tenant, "bets", player), now)
+                    producer.send("bet.placed", probe)
+                    probes += 1
+                else:
+                    topic, record = background[sent % len(background)]
+                    producer.send(topic, record)
+                sent += 1
+            time.sleep(0.001)
+        achieved = sent / (time.monotonic() - began)
+        producer.flush()
+        deadline = time.monotonic() + 30
+        while watcher.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        watcher.stopped.set()
+        stop_worker(proc)
+    lat = sorted(watcher.latencies_ms)
+    if len(lat) < 2:
+        raise RuntimeError(f"only {len(lat)} of {probes} probes became visible: see {workdir}")
+    cuts = statistics.quantiles(lat, n=100, method="inclusive")
+    return {
+        "rate_per_s": achieved,
+        "probes": probes,
+        "probes_never_visible": len(watcher.pending),
+        "p50_ms": cuts[49],
+        "p95_ms": cuts[94],
+        "p99_ms": cuts[98],
+        "max_ms": lat[-1],
+    }
+
+
+def run(
+    settings: Settings, runs: int = 3, seconds: float = 60, rate: float | None = None
+) -> dict[str, Any]:
+    target = rate or default_rate()
+    results = [measure(settings, target, seconds) for _ in range(runs)]
+    summary = {
+        "benchmark": "latency",
+        "date": datetime.now(UTC).date().isoformat(),
+        "target_rate_per_s": target,
+        "seconds": seconds,
+        "median": _median(results),
+        "runs": results,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{summary['date']}-latency.json").write_text(json.dumps(summary, indent=2))
+    return summary

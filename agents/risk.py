@@ -36,7 +36,7 @@ from sinks.redis_models import VersionedWrite, model_key
 from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS, INSTRUMENT_USES
 from wagerstream import statecodec
 from wagerstream.app import app, input_topic, serde, settings, state_version
-from wagerstream.serde import LoadedSchema
+from wagerstream.serde import DecodeError, LoadedSchema
 
 log = logging.getLogger(__name__)
 RISK = riskconfig.load(settings.risk_config) if settings.risk_config else riskconfig.default()
@@ -226,6 +226,14 @@ def _read_models(
 
 def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:
     stem = schema.stem
+    currency = record.get("currency")
+    if currency is not None and currency not in RISK.fx.rates:
+        # refused before any state changes: half-applied state would outlive the DLQ record
+        raise DecodeError(
+            "unsupported_currency",
+            f"no FX rate for {currency} in the risk config: add it under [fx] (RISK_CONFIG), "
+            "then replay the dead letter",
+        )
     outcome = Outcome()
     signals: list[Signal] = []
     if stem in ("bet_placed", "bet_settled", "bet_tick"):

@@ -149,6 +149,9 @@ async def run_batched_agent(
                                  tenant_id=record.get("tenant_id"),
                                  brand_id=record.get("brand_id")):  # fmt: skip
                     outcome = handler(state, schema, record)
+            except DecodeError as exc:  # a rule refused the event before changing state
+                await decoder.dead_letter(event, exc)
+                continue
             except Exception as exc:
                 log.exception("%s: processing failed", name)
                 await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))

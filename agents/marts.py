@@ -43,6 +43,7 @@ from sinks.metrics import (
 )
 from topics.catalogue import SIGNAL_TOPICS
 from wagerstream.deadletter import decode_checked
+from wagerstream.kafka import client_config
 from wagerstream.serde import AvroSerde, DecodeError
 from wagerstream.settings import Settings
 
@@ -57,6 +58,10 @@ FACT_TOPICS = (
 )
 
 
+class InjectedFault(RuntimeError):
+    """An insert failure injected through MARTS_FAULT_FILE, handled like a ClickHouse error."""
+
+
 class MartsSink:
     def __init__(self, settings: Settings, client: Any, serde: AvroSerde) -> None:
         self.settings = settings
@@ -66,10 +71,10 @@ class MartsSink:
         self.stopping = threading.Event()
         self.consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka,
+                **client_config(settings),
                 "group.id": f"{settings.app_id}-marts",
                 "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
+                "auto.offset.reset": settings.worker_offset_reset,
                 "partition.assignment.strategy": "cooperative-sticky",
                 # a ClickHouse outage is waited out inside one batch: stay in the group
                 "max.poll.interval.ms": 900_000,
@@ -128,6 +133,9 @@ class MartsSink:
                 if self.stopping.is_set() and attempt.retry_state.attempt_number > 1:
                     raise SystemExit("stopping with an uncommitted batch (it will be redelivered)")
                 started = time.perf_counter()
+                fault = self.settings.marts_fault_file
+                if fault is not None and fault.exists():
+                    raise InjectedFault(f"{fault} exists: ClickHouse inserts fail (chaos)")
                 with self.lock:
                     self.client.insert(
                         f"{self.settings.clickhouse_database}.{table}",

@@ -116,7 +116,7 @@ async def run_batched_agent(
     name: str,
     stream: faust.StreamT,
     handler: Handler,
-    max_: int = 1000,
+    max_: int = settings.worker_batch_max,
     within: float = 0.05,
 ) -> None:
     """decode → rule → sink in batches: one Redis pipeline and one table write per key per

@@ -137,7 +137,7 @@ def _relay(settings: Settings, slot: str) -> tuple[CdcRelay, int]:
         lsn = conn.execute(
             "SELECT lsn::text FROM pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,)
         ).fetchone()[0]
-    return CdcRelay(settings.postgres, settings.kafka, AvroSerde(), slot=slot), parse_lsn(lsn)
+    return CdcRelay(settings.cdc_postgres, settings.kafka, AvroSerde(), slot=slot), parse_lsn(lsn)
 
 
 def _drop(settings: Settings, slot: str) -> None:

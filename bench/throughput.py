@@ -30,6 +30,7 @@ from bench.ledger import RESULTS, _median
 from loadgen.operator import simulate
 from loadgen.producer import EventProducer
 from topics.catalogue import INPUT_TOPICS
+from wagerstream.kafka import client_config
 from wagerstream.promstats import scrape
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings
@@ -83,13 +84,7 @@ def _processed(port: int) -> float:
 
 def state_bytes(settings: Settings, app_id: str) -> dict[str, float]:
     """Mean bytes of the latest changelog value per key, and the number of keys, per table."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka,
-            "group.id": f"{app_id}-sizes",
-            "fetch.wait.max.ms": 50,
-        }
-    )
+    consumer = Consumer(client_config(settings, **{"group.id": f"{app_id}-sizes"}))
     out: dict[str, float] = {}
     try:
         for table in STATE_TABLES:

@@ -179,12 +179,11 @@ class CdcRelay:
                     f"publication {PUBLICATION} does not exist in this database. "
                     "Fix: run `wagerstream ledger migrate` first"
                 )
-            conn.execute("CREATE SCHEMA IF NOT EXISTS cdc")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS cdc.relay_state (slot text PRIMARY KEY,"
-                " snapshot_lsn pg_lsn NOT NULL, snapshot_rows bigint NOT NULL,"
-                " completed_at timestamptz NOT NULL DEFAULT now())"
-            )
+            if conn.execute("SELECT to_regclass('cdc.relay_state')").fetchone() == (None,):
+                raise RelayError(
+                    "table cdc.relay_state does not exist in this database. "
+                    "Fix: run `wagerstream ledger migrate` first"
+                )
             row = conn.execute(
                 "SELECT s.confirmed_flush_lsn::text, r.slot IS NOT NULL"
                 " FROM pg_replication_slots s LEFT JOIN cdc.relay_state r ON r.slot = s.slot_name"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_ID = 0x57_4C_45_44  # "WLED"
@@ -76,3 +77,20 @@ def migrate(dsn: str, directory: Path = MIGRATIONS) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
     return applied_now
+
+
+def set_role_password(dsn: str, role_dsn: str) -> bool:
+    """Give the role of `role_dsn` the password in it, if it has one (True when set).
+
+    One source of truth for the CDC relay's credentials: its DSN (`CDC_POSTGRES_DSN`, which can
+    come from a file). The password travels as a literal, never through a log line.
+    """
+    params = psycopg.conninfo.conninfo_to_dict(role_dsn)
+    password, role = params.get("password"), params.get("user")
+    if not password or not role:
+        return False
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
+    return True

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from topics.catalogue import CATALOGUE
+from wagerstream.kafka import security_config
 
 
 @dataclass
@@ -21,7 +22,7 @@ class TopicError(RuntimeError):
 
 
 def create_topics(bootstrap: str, partitions: int, replication: int) -> TopicReport:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({**security_config(), "bootstrap.servers": bootstrap})
     try:
         metadata = admin.list_topics(timeout=10)
     except Exception as exc:
@@ -63,7 +64,7 @@ def create_changelogs(
     lazily, and on a fresh cluster an agent can read the metadata before its table's
     changelog exists, crash with PartitionsMismatch ('changelog has 0 partitions') and keep
     crashing on the stale metadata (seen on a clean machine). Existing topics are left alone."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({**security_config(), "bootstrap.servers": bootstrap})
     existing = admin.list_topics(timeout=10).topics
     missing = [
         NewTopic(name, partitions, replication, config={"cleanup.policy": "compact"})

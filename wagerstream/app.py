@@ -14,6 +14,7 @@ import faust
 from prometheus_client import generate_latest
 
 from sinks.redis_models import ReadModelWriter
+from wagerstream.kafka import faust_credentials
 from wagerstream.logs import logging_config
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import get_settings
@@ -24,6 +25,7 @@ settings.state_path.mkdir(parents=True, exist_ok=True)  # Faust creates only the
 app = faust.App(
     settings.app_id,
     broker=[f"kafka://{server}" for server in settings.kafka.split(",")],
+    broker_credentials=faust_credentials(settings),
     store="rocksdb://",
     datadir=str(settings.state_path),
     processing_guarantee="at_least_once",

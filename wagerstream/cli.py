@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wagerstream.secrets import SECRET_FIELDS, redact
 from wagerstream.settings import PROJECT_ROOT, get_settings
 
 cli = typer.Typer(
@@ -177,10 +178,13 @@ def ledger_migrate() -> None:
     """Apply the ledger's SQL migrations that are missing (ledger/migrations/)."""
     import psycopg
 
-    from ledger.migrate import MigrationError, migrate
+    from ledger.migrate import MigrationError, migrate, set_role_password
 
+    s = get_settings()
     try:
-        applied = migrate(get_settings().postgres)
+        applied = migrate(s.postgres)
+        if set_role_password(s.postgres, s.cdc_postgres):
+            console.print("set the CDC role's password from CDC_POSTGRES_DSN")
     except psycopg.OperationalError as exc:
         fail(f"cannot reach PostgreSQL ({exc}). Fix: `wagerstream stack up` or set POSTGRES_DSN.")
     except MigrationError as exc:
@@ -204,13 +208,13 @@ def cdc() -> None:
     logging.config.dictConfig(logging_config(s.log_level))
     start_http_server(s.cdc_metrics_port)
     relay = CdcRelay(
-        s.postgres, s.kafka, AvroSerde(registry_url=s.schema_registry_url), slot=s.cdc_slot
+        s.cdc_postgres, s.kafka, AvroSerde(registry_url=s.schema_registry_url), slot=s.cdc_slot
     )
 
     def watch_lag() -> None:
         while not relay.stop_event.wait(5):
             try:
-                slot_lag_bytes(s.postgres, s.cdc_slot)
+                slot_lag_bytes(s.cdc_postgres, s.cdc_slot)
             except Exception as exc:  # a metric must never stop the relay
                 logging.getLogger(__name__).warning("slot lag query failed: %s", exc)
 
@@ -231,7 +235,9 @@ def marts_migrate() -> None:
 
     s = get_settings()
     try:
-        applied = migrate(connect(s), s.clickhouse_database)
+        applied = migrate(
+            connect(s), s.clickhouse_database, sink_password=s.clickhouse_sink_password
+        )
     except MartsMigrationError as exc:
         fail(str(exc))
     console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
@@ -254,7 +260,7 @@ def marts_sink() -> None:
     logging.config.dictConfig(logging_config(s.log_level))
     try:
         client = connect(s)
-        migrate(client, s.clickhouse_database)
+        migrate(client, s.clickhouse_database, sink_password=s.clickhouse_sink_password)
     except MartsMigrationError as exc:
         fail(str(exc))
     except Exception as exc:
@@ -415,6 +421,34 @@ def demo(
         fail(f"precision or recall below 0.95 for {', '.join(low)}: see {result['report']}")
 
 
+@cli.command("chaos")
+def chaos(
+    rounds: Annotated[int, typer.Option(help="Rounds; each injects every fault once.")] = 2,
+    outage: Annotated[float, typer.Option(help="Seconds Redis is down / the sink fails.")] = 30,
+    players: Players = 400,
+    per_pattern: PerPattern = 3,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    seed: Seed = 11,
+    pause: Annotated[float, typer.Option(help="Seconds of normal operation between faults.")] = 5,
+    faults: Annotated[
+        str, typer.Option(help="Comma-separated faults to inject, in this order.")
+    ] = "worker_kill,relay_kill,kafka_restart,redis_stop,sink_fail",
+) -> None:
+    """Faults under load (kill -9 a worker and the relay, restart Kafka, stop Redis, fail the
+    ClickHouse sink), then reconcile ledger, ClickHouse, wallets and signals: 0 differences."""
+    from wagerstream.chaos import FAULTS, ChaosOptions, run_chaos
+
+    chosen = tuple(f.strip() for f in faults.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in FAULTS]
+    if unknown or not chosen:
+        named = ", ".join(unknown) or "(none given)"
+        fail(f"unknown fault(s) {named}: choose from {', '.join(FAULTS)}")
+    opts = ChaosOptions(rounds, outage, players, per_pattern, workers, seed, pause, chosen)
+    report = run_chaos(get_settings(), opts, console)
+    if report.total_differences:
+        fail(f"{report.total_differences} difference(s) after the faults: see the table above")
+
+
 @loadgen_cli.command("run")
 def loadgen_run(
     players: Players = 2000,
@@ -463,7 +497,10 @@ def config() -> None:
     s = get_settings()
     table = Table("variable", "value", "meaning")
     for name, field in type(s).model_fields.items():
-        table.add_row(name.upper(), str(getattr(s, name)), field.description or "")
+        value = getattr(s, name)
+        if name in SECRET_FIELDS and value is not None:
+            value = redact(str(value)) if "://" in str(value) else "***"
+        table.add_row(name.upper(), str(value), field.description or "")
     console.print(table)
     console.print(f"project root: {PROJECT_ROOT}")
 

@@ -9,6 +9,8 @@ key that is not the player (the event would land on a worker that does not own t
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import time
 import uuid
 from typing import Any
@@ -19,6 +21,35 @@ from wagerstream.serde import DecodeError
 
 ISO_4217: frozenset[str] = frozenset(c.alpha_3 for c in pycountry.currencies)
 REQUIRED_IDS = ("event_id", "tenant_id", "brand_id", "jurisdiction", "player_id")
+
+
+HASHED_FIELDS = ("instrument_hash", "device_hash")
+_CARD = re.compile(r"[0-9][0-9 -]{11,22}[0-9]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def looks_identifying(value: str) -> bool:
+    """A raw PAN (13-19 digits passing Luhn), an e-mail or an IP address: personal data that
+    only hashed identifiers may stand for in the pipeline."""
+    if _CARD.fullmatch(value):
+        digits = re.sub(r"[ -]", "", value)
+        if 13 <= len(digits) <= 19 and _luhn(digits):
+            return True
+    if _EMAIL.fullmatch(value):
+        return True
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
 
 
 def validate(
@@ -42,6 +73,14 @@ def validate(
     for name, value in record.items():
         if (name.endswith("_minor") or name == "amount") and value is not None and value < 0:
             raise DecodeError("negative_amount", f"{name} = {value} is negative")
+    for name in HASHED_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str) and looks_identifying(value):
+            raise DecodeError(
+                "unhashed_identifier",
+                f"{name} looks like a raw card number, e-mail or IP address; upstream must send "
+                "a salted hash (the raw value is not echoed here)",
+            )
     currency = record.get("currency")
     if currency is not None and currency not in ISO_4217:
         raise DecodeError("unknown_currency", f"currency {currency!r} is not an ISO 4217 code")

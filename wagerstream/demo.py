@@ -73,6 +73,7 @@ class Fleet:
             "STATE_DIR": str(s.state_path),
             "KAFKA_BOOTSTRAP_SERVERS": s.kafka,
             "POSTGRES_DSN": s.postgres,
+            "CDC_POSTGRES_DSN": s.cdc_postgres,
             "REDIS_URL": s.redis,
             **extra,
         }

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from wagerstream.secrets import redact
+
 CONTEXT_FIELDS = ("trace_id", "tenant_id", "brand_id")
 _context: dict[str, ContextVar[str | None]] = {
     name: ContextVar(name, default=None) for name in CONTEXT_FIELDS
@@ -19,10 +21,16 @@ _context: dict[str, ContextVar[str | None]] = {
 
 
 class ContextFilter(logging.Filter):
+    """Adds the context ids and masks credentials (a library may log a DSN or URL)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         for name, var in _context.items():
             if not hasattr(record, name):
                 setattr(record, name, var.get())
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wagerstream.secrets import from_files, local_secret
+
+REDIS_USER = "wagerstream"  # the local stack's ACL user (wagerstream.stack.manager)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,14 +35,52 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         None, description="Kafka bootstrap servers; default localhost:KAFKA_PORT."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client (workers, relay, sink, tools) connects."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism for SASL_PLAINTEXT and SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user of every Kafka client.")
+    kafka_sasl_password: str | None = Field(None, description="SASL password (or _FILE).")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (TLS)."
+    )
+    kafka_sasl_ssl_port: int = Field(
+        0,
+        description="Local broker: also listen with SASL_SSL on this port (0 = off); needs "
+        "KAFKA_SSL_KEYSTORE_PEM and creates KAFKA_SASL_USERNAME as a SCRAM user.",
+    )
+    kafka_ssl_keystore_pem: Path | None = Field(
+        None, description="Local broker's SASL_SSL listener: PEM file, private key then chain."
+    )
     postgres_dsn: str | None = Field(
         None, description="PostgreSQL DSN; default the local stack's `wagerstream` database."
     )
-    redis_url: str | None = Field(None, description="Redis URL; default the local stack's.")
+    cdc_postgres_dsn: str | None = Field(
+        None,
+        description="DSN of the CDC relay (role with REPLICATION and SELECT on the ledger only); "
+        "default the local stack's `wagerstream_cdc` role.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL; default the local stack's, as its ACL user `wagerstream` "
+        "(keys under REDIS_PREFIX only).",
+    )
+    redis_password: str | None = Field(
+        None,
+        description="Password of the local stack's Redis ACL user; default generated once into "
+        "STACK_DIR/secrets/redis-password.",
+    )
     clickhouse_url: str | None = Field(
         None, description="ClickHouse: `http://user:pw@host:8123`, or default embedded chdb://."
     )
     clickhouse_database: str = Field("wagerstream", description="ClickHouse database.")
+    clickhouse_sink_password: str | None = Field(
+        None,
+        description="Password of the `wagerstream_sink` user that marts migration 0004 creates "
+        "on a ClickHouse server (only its SHA-256 is sent); unused by the embedded engine.",
+    )
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry; unset = Avro single-object encoding."
     )
@@ -70,10 +111,16 @@ class Settings(BaseSettings):
         10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
     )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    worker_batch_max: int = Field(
+        1000,
+        description="Most events per agent batch: state, changelog and Redis writes are made "
+        "once per player per batch.",
+    )
     worker_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest",
-        description="Where a new consumer group starts: `earliest` (all retained input) or "
-        "`latest` (only new events; the latency benchmark).",
+        description="Where a new consumer group (workers and ClickHouse sink) starts: "
+        "`earliest` (all retained input) or `latest` (only new events: the latency benchmark "
+        "and `wagerstream chaos`).",
     )
     worker_agents: str = Field(
         "all",
@@ -99,10 +146,23 @@ class Settings(BaseSettings):
     marts_batch_wait_ms: int = Field(
         250, description="Longest wait to fill a ClickHouse batch (freshness vs. insert size)."
     )
+    marts_fault_file: Path | None = Field(
+        None,
+        description="Fault injection (`wagerstream chaos`): while this file exists, every "
+        "ClickHouse insert of the sink fails.",
+    )
 
     # --- CDC relay ---------------------------------------------------------------------
     cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")
     cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        """`<NAME>_FILE` for every credential-bearing setting (see wagerstream.secrets)."""
+        if isinstance(data, dict):
+            return {**from_files(), **data}
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -118,8 +178,18 @@ class Settings(BaseSettings):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def cdc_postgres(self) -> str:
+        return self.cdc_postgres_dsn or (
+            f"postgresql://wagerstream_cdc@localhost:{self.postgres_port}/wagerstream"
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def redis(self) -> str:
-        return self.redis_url or f"redis://localhost:{self.redis_port}/0"
+        if self.redis_url:
+            return self.redis_url
+        password = self.redis_password or local_secret(self.stack_dir, "redis-password")
+        return f"redis://{REDIS_USER}:{password}@localhost:{self.redis_port}/0"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from wagerstream.kafka import security_config
+
 
 def start_worker(log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,7 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
     """Events on `topics` the group has not committed yet (from the earliest offset if none)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
     try:
         tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         lag = 0

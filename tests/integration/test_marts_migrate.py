@@ -23,9 +23,10 @@ def run(args: list[str], data: Path, code: str | None = None) -> str:
 
 def test_migrate_twice_then_query(tmp_path: Path) -> None:
     data = tmp_path / "ch"
-    assert "applied 3: 0001_facts, 0002_kpi_marts, 0003_inserted_at" in run(
-        ["marts", "migrate"], data
-    )
+    assert (
+        "applied 4: 0001_facts, 0002_kpi_marts, 0003_inserted_at, "
+        "0004_access (parsed only: no access storage)"
+    ) in run(["marts", "migrate"], data)
     assert "applied 0: nothing to do" in run(["marts", "migrate"], data)
     out = run(["query", "SELECT name FROM system.tables WHERE database = 'wagerstream' "
                         "AND engine = 'ReplacingMergeTree' ORDER BY name"], data)  # fmt: skip
@@ -61,3 +62,27 @@ def test_replayed_batch_with_same_token_changes_nothing(tmp_path: Path) -> None:
     """)
     out = run([], data, code=script).splitlines()
     assert out == ["[(3, 600)]", "[(3, 600)]"]
+
+
+def test_access_migration_is_checked_even_where_it_cannot_run(tmp_path: Path) -> None:
+    """The embedded engine has no access storage, so 0004 is parsed there, not run: a typo in
+    it must still fail the migration instead of waiting for the first server deployment."""
+    broken = tmp_path / "migrations"
+    broken.mkdir()
+    source = Path(__file__).resolve().parents[2] / "sinks" / "marts_migrations" / "0004_access.sql"
+    (broken / "0004_access.sql").write_text(
+        source.read_text().replace("GRANT SELECT ON", "GRANT SELEKT ON")
+    )
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from sinks.clickhouse import connect
+        from sinks.marts import migrate
+        from wagerstream.settings import get_settings
+        try:
+            migrate(connect(get_settings()), "wagerstream", Path({str(broken)!r}))
+        except Exception as exc:
+            print("refused:", type(exc).__name__, "SYNTAX_ERROR" in str(exc))
+        else:
+            print("accepted")
+    """)
+    assert run([], tmp_path / "ch", code=code).strip() == "refused: DatabaseError True"

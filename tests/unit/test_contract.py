@@ -56,3 +56,27 @@ def test_null_limit_amount_removes_a_limit_and_is_valid() -> None:
     limit = SAMPLES["player_limit"][1]
     assert code_of({**limit, "amount": None}) is None
     assert code_of({**limit, "amount": -1}) == "negative_amount"
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        ("4111 1111 1111 1111", True),  # a test Visa PAN, spaced
+        ("4111111111111111", True),
+        ("4111111111111112", False),  # fails Luhn: not a card number
+        ("player@example.com", True),
+        ("192.168.10.4", True),
+        ("2001:db8::1", True),
+        ("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", False),
+        ("card-1", False),
+    ],
+)
+def test_identifiers_must_arrive_hashed(value: str, refused: bool) -> None:
+    deposit = SAMPLES["payment_deposit"][1]
+    session = SAMPLES["player_session"][1]
+    assert code_of({**deposit, "instrument_hash": value}) == (
+        "unhashed_identifier" if refused else None
+    )
+    assert code_of({**session, "device_hash": value}) == (
+        "unhashed_identifier" if refused else None
+    )

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wagerstream.settings import Settings
+from wagerstream.secrets import redact
+from wagerstream.settings import REDIS_USER, Settings
 
 KAFKA_POM = Path(__file__).with_name("kafka-pom.xml")
 
@@ -148,6 +149,9 @@ class Service:
     def initialise(self) -> None: ...
     def launch(self) -> None: ...
     def healthy(self) -> bool: ...
+    def configure(self) -> None:
+        """Idempotent set-up of a running service (users, grants); runs on every `up`."""
+
     def endpoint(self) -> str: ...
     def pid(self) -> int | None: ...
     def owns(self, pid: int) -> bool: ...
@@ -161,6 +165,7 @@ class Service:
         """Start unless already running; returns True when this call started it."""
         if self.running_pid():
             _wait(self.healthy, 60, self.name, self.log)
+            self.configure()
             return False
         if _port_open(self.port):
             raise StackError(
@@ -174,6 +179,7 @@ class Service:
         self.initialise()
         self.launch()
         _wait(self.healthy, 90, self.name, self.log)
+        self.configure()
         return True
 
     def down(self) -> bool:
@@ -185,7 +191,7 @@ class Service:
 
     def status(self) -> ServiceStatus:
         pid = self.running_pid()
-        return ServiceStatus(self.name, pid is not None, pid, self.endpoint())
+        return ServiceStatus(self.name, pid is not None, pid, redact(self.endpoint()))
 
 
 class PidFileService(Service):
@@ -395,6 +401,23 @@ class Redis(PidFileService):
         except redis.RedisError:
             return False
 
+    def configure(self) -> None:
+        """The ACL user the pipeline connects as: read-model keys (`REDIS_PREFIX:*`) and the
+        commands the read-model writer and readers use; no KEYS, FLUSH*, CONFIG, DEBUG or
+        SCRIPT FLUSH. The default user stays for the operator, bound to 127.0.0.1."""
+        import redis
+
+        password = redis.connection.parse_url(self.settings.redis).get("password")
+        if self.settings.redis_url or not password:
+            return  # an external Redis: its users are its operator's business
+        admin = redis.Redis(port=self.port, socket_timeout=5)
+        admin.execute_command(
+            "ACL", "SETUSER", REDIS_USER, "reset", "on", f">{password}",
+            f"~{self.settings.redis_prefix}:*", "resetchannels",
+            "+@read", "+@write", "+@connection", "+evalsha", "+eval", "+script|load",
+            "-@dangerous",
+        )  # fmt: skip
+
     def endpoint(self) -> str:
         return self.settings.redis
 
@@ -450,17 +473,45 @@ class Kafka(PidFileService):
             *args,
         ]
 
+    def _secure_listener(self) -> dict[str, str]:
+        """Properties of the optional SASL_SSL listener (KAFKA_SASL_SSL_PORT): SCRAM over TLS,
+        the broker's key and chain from one PEM file. PLAINTEXT stays for the broker itself
+        and the stack's own checks, on localhost only."""
+        s = self.settings
+        if not s.kafka_sasl_ssl_port:
+            return {}
+        if s.kafka_ssl_keystore_pem is None or not s.kafka_ssl_keystore_pem.exists():
+            raise StackError(
+                f"KAFKA_SASL_SSL_PORT={s.kafka_sasl_ssl_port} needs KAFKA_SSL_KEYSTORE_PEM: a PEM "
+                "file with the broker's private key (PKCS#8) followed by its certificate chain"
+            )
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(s.kafka_ssl_keystore_pem),
+            "inter.broker.listener.name": "PLAINTEXT",
+        }
+
     def initialise(self) -> None:
         s = self.settings
+        listeners = f"PLAINTEXT://localhost:{s.kafka_port}"
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        if s.kafka_sasl_ssl_port:
+            listeners += f",SASL_SSL://localhost:{s.kafka_sasl_ssl_port}"
+            protocols += ",SASL_SSL:SASL_SSL"
+        secure = "".join(f"{k}={v}\n" for k, v in self._secure_listener().items())
         self.config.write_text(
             "process.roles=broker,controller\n"
             "node.id=1\n"
             f"controller.quorum.bootstrap.servers=localhost:{s.kafka_controller_port}\n"
-            f"listeners=PLAINTEXT://localhost:{s.kafka_port},"
-            f"CONTROLLER://localhost:{s.kafka_controller_port}\n"
-            f"advertised.listeners=PLAINTEXT://localhost:{s.kafka_port}\n"
+            f"listeners={listeners},CONTROLLER://localhost:{s.kafka_controller_port}\n"
+            f"advertised.listeners={listeners}\n"
             "controller.listener.names=CONTROLLER\n"
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
+            f"listener.security.protocol.map={protocols}\n"
+            f"{secure}"
             f"log.dirs={self.data}\n"
             f"num.partitions={s.topic_partitions}\n"
             "auto.create.topics.enable=false\n"
@@ -514,10 +565,34 @@ class Kafka(PidFileService):
         from confluent_kafka.admin import AdminClient
 
         try:
-            AdminClient({"bootstrap.servers": self.settings.kafka}).list_topics(timeout=2)
+            AdminClient({"bootstrap.servers": f"localhost:{self.port}"}).list_topics(timeout=2)
             return True
         except Exception:
             return False
+
+    def configure(self) -> None:
+        """With a SASL_SSL listener, make KAFKA_SASL_USERNAME a SCRAM user (upsert)."""
+        s = self.settings
+        if not (s.kafka_sasl_ssl_port and s.kafka_sasl_username and s.kafka_sasl_password):
+            return
+        from confluent_kafka.admin import (
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        admin = AdminClient({"bootstrap.servers": f"localhost:{self.port}"})
+        mechanism = ScramMechanism.SCRAM_SHA_256
+        if s.kafka_sasl_mechanism != "SCRAM-SHA-256":
+            mechanism = ScramMechanism.SCRAM_SHA_512
+        upsert = UserScramCredentialUpsertion(
+            s.kafka_sasl_username,
+            ScramCredentialInfo(mechanism, 8192),
+            s.kafka_sasl_password.encode(),
+        )
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(timeout=30)
 
     def endpoint(self) -> str:
         return self.settings.kafka

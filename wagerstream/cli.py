@@ -371,6 +371,19 @@ def bench_throughput(
     print(json.dumps(run(get_settings(), runs, events, seconds), indent=2))
 
 
+@bench_cli.command("rules")
+def bench_rules(
+    runs: Annotated[int, typer.Option(help="Runs; the figure is the median.")] = 3,
+    events: Annotated[int, typer.Option(help="Simulated events per run.")] = 30_000,
+) -> None:
+    """Decode, contract and every rule per event, without Faust or I/O (µs/event)."""
+    import json
+
+    from bench.rules import run
+
+    print(json.dumps(run(runs, events), indent=2))
+
+
 @bench_cli.command("latency")
 def bench_latency(
     runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,

@@ -1,0 +1,85 @@
+"""The rules alone: decode, contract, every rule and the read models, without Faust or I/O.
+
+    .venv/bin/wagerstream bench rules [--runs 3] [--events 30000]
+
+Simulated operator events (Kafka events only) are encoded once, then decoded and handed to the
+player agent's handler in batches of 1,000 with state in plain dicts, and each batch's read
+models are computed as the runner does. The figure is the application's share of a worker's
+cost per event; the throughput benchmark gives the whole.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from bench.ledger import RESULTS
+from loadgen.operator import simulate
+from wagerstream.deadletter import decode_checked
+from wagerstream.serde import AvroSerde
+
+BATCH = 1000
+
+
+class _DictTable(dict):  # type: ignore[type-arg]
+    """A table stand-in: BatchState needs only `.name` and `.get`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
+    serde = AvroSerde()
+    start = int(time.time() * 1000) - 4 * 3_600_000
+    out: list[tuple[str, bytes, bytes]] = []
+    chunk = 0
+    while len(out) < events:
+        for a in simulate(f"rules{chunk}", 2000, chunk, start, per_pattern=2).actions:
+            if a.topic and a.record is not None:
+                out.append(
+                    (a.topic, serde.encode(a.topic, a.record), a.record["player_id"].encode())
+                )
+        chunk += 1
+    return out[:events]
+
+
+def _once(messages: list[tuple[str, bytes, bytes]]) -> float:
+    from agents import risk, settlement
+    from agents.runner import BatchState
+
+    risk.player_risk = _DictTable("player_risk")  # type: ignore[assignment]
+    settlement.open_bets = _DictTable("open_bets")  # type: ignore[assignment]
+    serde = AvroSerde()
+    began = time.perf_counter()
+    for first in range(0, len(messages), BATCH):
+        batch = BatchState()
+        batch.event = SimpleNamespace(message=SimpleNamespace(partition=0, timestamp=time.time()))
+        writes: dict[str, Any] = {}
+        for topic, value, key in messages[first : first + BATCH]:
+            schema, record = decode_checked(serde, topic, value, key, 300_000)
+            for write in risk.handle(batch, schema, record).writes:
+                writes[write.key] = write
+        for write in writes.values():
+            write.resolved()
+    return (time.perf_counter() - began) / len(messages) * 1e6
+
+
+def run(runs: int = 3, events: int = 30_000) -> dict[str, Any]:
+    messages = _messages(events)
+    per_event = [_once(messages) for _ in range(runs)]
+    summary = {
+        "benchmark": "rules",
+        "date": datetime.now(UTC).date().isoformat(),
+        "events": len(messages),
+        "us_per_event": round(statistics.median(per_event), 1),
+        "us_per_event_range": [round(min(per_event), 1), round(max(per_event), 1)],
+        "events_per_s_if_alone": round(1e6 / statistics.median(per_event)),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{summary['date']}-rules.json").write_text(json.dumps(summary, indent=2))
+    return summary

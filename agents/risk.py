@@ -28,7 +28,14 @@ from faust.types import TP
 
 from agents import aml, limits, rg, riskconfig, settlement
 from agents.projections import wallet_writes
-from agents.runner import BatchState, Outcome, Send, run_batched_agent, watermark
+from agents.runner import (
+    BatchState,
+    Outcome,
+    Send,
+    handled_offset,
+    run_batched_agent,
+    watermark,
+)
 from agents.signals import Emitter, Signal, prune_fired
 from agents.windows import DAY_MS
 from sinks.metrics import CONSUMER_LAG, DUPLICATES, SIGNALS, TABLE_KEYS
@@ -327,7 +334,7 @@ def judge_on_tick(st: dict[str, Any], tenant: str, player: str, wall_ms: int) ->
 
 
 def read_past(partition: int, produced_ms: float) -> bool:
-    """On `partition` of each topic the rapid in/out judgement needs, this worker has read a
+    """On `partition` of each topic the rapid in/out judgement needs, this worker has handled a
     record produced after `produced_ms`, or everything the partition holds. A high-water mark
     is only as fresh as the last fetch, so "everything" counts only once the request is
     HIGHWATER_FRESH_MS old (a fetch that predates the player's stakes would claim the
@@ -343,8 +350,8 @@ def read_past(partition: int, produced_ms: float) -> bool:
             high = app.consumer.highwater(tp)
         except Exception:  # not assigned here or not fetched yet: not ready
             return False
-        read = app.consumer._read_offset.get(tp)  # Faust keeps no public accessor
-        if high is None or (-1 if read is None else read) + 1 < high:
+        # handled, not merely read: the stream buffer can hold the player's stakes unhandled
+        if high is None or handled_offset(topic, partition) + 1 < high:
             return False
     return True
 

@@ -90,6 +90,16 @@ def watermark(topic: str, partition: int) -> float:
     return WATERMARKS.get((topic, partition), 0.0)
 
 
+# Highest offset per (topic, partition) this process has *handled*. Faust's own read offset
+# counts what reached the stream buffer, which can run thousands of records ahead of the
+# handler while the worker is behind.
+HANDLED: dict[tuple[str, int], int] = {}
+
+
+def handled_offset(topic: str, partition: int) -> int:
+    return HANDLED.get((topic, partition), -1)
+
+
 Handler = Callable[[BatchState, LoadedSchema, dict[str, Any]], Outcome | list[VersionedWrite]]
 
 
@@ -139,6 +149,7 @@ async def run_batched_agent(
             message = event.message
             key = (message.topic, message.partition)
             WATERMARKS[key] = max(WATERMARKS.get(key, 0.0), message.timestamp * 1000)
+            HANDLED[key] = max(HANDLED.get(key, -1), message.offset)
             decoded = await decoder.decode(event)
             if decoded is None:
                 continue

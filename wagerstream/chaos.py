@@ -58,6 +58,7 @@ from wagerstream.workers import free_port, query_sink, wait_healthy, wait_http
 
 FAULTS = ("worker_kill", "relay_kill", "kafka_restart", "redis_stop", "sink_fail")
 RECOVERY_TIMEOUT_S = 180.0
+SIM_HOURS = 4.0  # of simulated play, squeezed into the run (the patterns need a few hours)
 
 
 @dataclass
@@ -139,6 +140,7 @@ class ChaosRun:
         self.fleet = Fleet(self.s)
         self.extra = {"WORKER_OFFSET_RESET": "latest", "MARTS_FAULT_FILE": str(self.fault_file)}
         self.tenants: list[str] = []
+        self.player: threading.Thread | None = None
         self.start_offsets: dict[str, dict[tuple[str, int], int]] = {}
 
     # --- the fleet ----------------------------------------------------------------------
@@ -185,6 +187,10 @@ class ChaosRun:
         values.append(_metric(self.s.marts_port, "wagerstream_marts_rows_total"))
         return -1.0 if min(values) < 0 else sum(values)
 
+    def loading(self) -> bool:
+        """True while the generator still plays: progress can only be asked for under load."""
+        return self.player is not None and self.player.is_alive()
+
     def rss(self) -> float:
         return sum(_rss_mb(p.pid) for n, p in self.fleet.procs.items() if n != "cdc")
 
@@ -226,7 +232,7 @@ class ChaosRun:
                 raise TimeoutError(f"not healthy {RECOVERY_TIMEOUT_S:.0f} s after the fault")
             time.sleep(0.2)
         baseline = self.progress()
-        while self.progress() <= baseline:
+        while self.progress() <= baseline and self.loading():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no progress {RECOVERY_TIMEOUT_S:.0f} s after the fault")
             time.sleep(0.2)
@@ -314,8 +320,10 @@ class ChaosRun:
             (opts.outage_s if f in ("redis_stop", "sink_fail") else 15) + opts.pause_s + 10
             for f in opts.faults
         )
-        sim_start = int(time.time() * 1000) - 2 * HOUR_MS
-        traffic = simulate(self.tenant, opts.players, opts.seed, sim_start, 2.0, opts.per_pattern)
+        sim_start = int(time.time() * 1000) - int(SIM_HOURS * HOUR_MS)
+        traffic = simulate(
+            self.tenant, opts.players, opts.seed, sim_start, SIM_HOURS, opts.per_pattern
+        )
         self.tenants = list(traffic.tenants)
         self.start_offsets = {
             group: self._ends(topics)
@@ -330,7 +338,7 @@ class ChaosRun:
                 f"relay, {opts.workers} workers and the sink up (app {s.app_id}); logs in "
                 f"{s.stack_dir / 'logs'}; tenants: {', '.join(self.tenants)}"
             )
-            speedup = 2 * 3600 / traffic_seconds
+            speedup = SIM_HOURS * 3600 / traffic_seconds
             producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
             stats: list[PlayStats] = []
 
@@ -338,7 +346,7 @@ class ChaosRun:
                 stats.append(play(traffic, s.postgres, producer, speedup, sim_start, 4, False))
                 producer.flush(300)
 
-            player = threading.Thread(target=load, daemon=True)
+            player = self.player = threading.Thread(target=load, daemon=True)
             console.rule(f"traffic ({len(traffic.actions)} actions over ≈{traffic_seconds:.0f} s)")
             player.start()
             for round_ in range(1, opts.rounds + 1):

@@ -28,9 +28,15 @@ from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import generate_latest
-from tenacity import Retrying, before_sleep_log, wait_exponential
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from sinks.fact_rows import COLUMNS, MAPPERS, Row
 from sinks.metrics import (
@@ -56,6 +62,21 @@ FACT_TOPICS = (
     "payment.withdrawal",
     *SIGNAL_TOPICS,
 )
+
+
+def _retriable(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    error = exc.args[0]
+    return bool(error.retriable()) or error.code() in (
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._WAIT_COORD,
+    )
 
 
 class InjectedFault(RuntimeError):
@@ -120,8 +141,28 @@ class MartsSink:
         for row in rows.get("ledger_entries", []):
             MARTS_FRESHNESS.observe(max(0.0, inserted_at - row[13].timestamp()))
         offsets = [TopicPartition(t, p, b + 1) for (t, p), (_, b) in ranges.items()]
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+        self.commit(offsets)
         return sum(len(r) for r in rows.values())
+
+    def commit(self, offsets: list[TopicPartition]) -> None:
+        """Commit after the inserts, riding out a broker restart or a coordinator move
+        (retriable errors, capped backoff, 2 minutes). If the group rebalanced meanwhile the
+        commit cannot succeed; the batch is then redelivered to the partitions' new owner,
+        and its rows replace themselves (ReplacingMergeTree), so it is logged, not fatal."""
+        for attempt in Retrying(
+            retry=retry_if_exception(_retriable),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            stop=stop_after_delay(120),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    self.consumer.commit(offsets=offsets, asynchronous=False)
+                except KafkaException as exc:
+                    if _retriable(exc):
+                        raise
+                    log.warning("commit refused (%s): the batch will be redelivered", exc)
 
     def insert(self, table: str, rows: list[Row], token: str) -> None:
         for attempt in Retrying(

@@ -172,6 +172,10 @@ class ChaosRun:
         wait_http(f"http://127.0.0.1:{self.s.marts_port}/health", proc, "marts sink", 180)
 
     def healthy(self) -> bool:
+        for name, proc in self.fleet.procs.items():
+            if proc.poll() is not None:  # a fault must never kill a process for good
+                log = self.s.stack_dir / "logs" / f"demo-{name}.log"
+                raise RuntimeError(f"{name} exited with code {proc.returncode}: see {log}")
         try:
             for i in range(self.opts.workers):
                 port = self.s.worker_web_port + i

@@ -99,6 +99,8 @@ class MartsSink:
                 "partition.assignment.strategy": "cooperative-sticky",
                 # a ClickHouse outage is waited out inside one batch: stay in the group
                 "max.poll.interval.ms": 900_000,
+                # and meanwhile prefetch at most this much (librdkafka's default is 64 MB)
+                "queued.max.messages.kbytes": 16_384,
             }
         )
 

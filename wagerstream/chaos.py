@@ -26,6 +26,7 @@ signalled twice and every labelled pattern signalled.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import threading
@@ -122,6 +123,7 @@ class ChaosRun:
         run = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + uuid.uuid4().hex[:4]
         home = base.stack_dir / "chaos" / run
         home.mkdir(parents=True, exist_ok=True)
+        self.home = home
         self.fault_file = home / "sink-fails"
         self.s = base.model_copy(
             update={
@@ -329,15 +331,21 @@ class ChaosRun:
             self.tenant, opts.players, opts.seed, sim_start, SIM_HOURS, opts.per_pattern
         )
         self.tenants = list(traffic.tenants)
-        self.start_offsets = {
-            group: self._ends(topics)
-            for group, topics in ((s.app_id, CONSUMED_TOPICS), (f"{s.app_id}-marts", FACT_TOPICS))
-        }
         try:
             self.start_relay()
             for i in range(opts.workers):
                 self.start_worker(i)
             self.start_sink()
+            # The groups start at the end of each partition when they are assigned it; what
+            # the topics held before (the relay's snapshot of the whole ledger included) is
+            # not theirs. From here on they must consume everything.
+            self.start_offsets = {
+                group: self._ends(topics)
+                for group, topics in (
+                    (s.app_id, CONSUMED_TOPICS),
+                    (f"{s.app_id}-marts", FACT_TOPICS),
+                )
+            }
             console.print(
                 f"relay, {opts.workers} workers and the sink up (app {s.app_id}); logs in "
                 f"{s.stack_dir / 'logs'}; tenants: {', '.join(self.tenants)}"
@@ -371,6 +379,8 @@ class ChaosRun:
         finally:
             stop_fleet(s)
             self._drop_slot()
+        if report.total_differences == 0:
+            shutil.rmtree(self.home, ignore_errors=True)  # kept for inspection otherwise
         return report
 
     def _drop_slot(self) -> None:

@@ -26,7 +26,10 @@ SECRET_FIELDS = (
 _URL_CREDENTIALS = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]+@"
 )
-_KEYWORD_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+# `password=x` (libpq), `sasl.password': 'x'` (a client config dict), `redis_password='x'` (a repr)
+_KEYWORD_PASSWORD = re.compile(
+    r"(?P<key>password['\"]?\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,}]+)", re.IGNORECASE
+)
 
 
 def redact(text: str) -> str:

@@ -28,6 +28,12 @@ def test_redact_masks_url_and_keyword_passwords_only() -> None:
         redact("host=db user=cdc password=hunter2 dbname=x")
         == "host=db user=cdc password=*** dbname=x"
     )
+    assert redact("{'sasl.username': 'ws', 'sasl.password': 's3cr3t'}") == (
+        "{'sasl.username': 'ws', 'sasl.password': ***}"
+    )
+    assert redact("Settings(kafka_sasl_password='s3cr3t', app_id='x')") == (
+        "Settings(kafka_sasl_password=***, app_id='x')"
+    )
     assert redact("http://clickhouse:8123 and kafka://broker:9092") == (
         "http://clickhouse:8123 and kafka://broker:9092"
     )

@@ -12,7 +12,6 @@ exact quantiles over every entry of the run.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -22,7 +21,8 @@ from typing import Any
 import psycopg
 
 from agents.marts import FACT_TOPICS
-from bench.ledger import RESULTS, _drop, _load, _median, _relay, _setup_players
+from bench.ledger import _drop, _load, _relay, _setup_players
+from bench.results import save
 from ledger.migrate import migrate
 from wagerstream.settings import Settings
 from wagerstream.workers import MartsSinkProcess, consumer_lag
@@ -89,14 +89,4 @@ def run(settings: Settings, runs: int = 3, seconds: float = 20, rate: float = 20
         results = [_one_run(settings, sink, seconds, rate) for _ in range(runs)]
     finally:
         sink.stop()
-    summary = {
-        "benchmark": "freshness",
-        "date": datetime.now(UTC).date().isoformat(),
-        "target_rate": rate,
-        "seconds": seconds,
-        "median": _median(results),
-        "runs": results,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{summary['date']}-freshness.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return save("freshness", results, target_rate=rate, seconds=seconds)

@@ -13,19 +13,19 @@ the key, so it includes the producer's linger, the broker, Faust's batching and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
-from bench.ledger import RESULTS, _median
+from bench.results import RESULTS, save
 from loadgen.bets import generate
-from loadgen.operator import simulate
+from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
 from sinks.redis_models import model_key
 from wagerstream.serde import AvroSerde
@@ -80,14 +80,9 @@ class ProbeWatcher(threading.Thread):
 
 def _background(rate: float, seconds: float) -> list[tuple[str, dict[str, Any]]]:
     """Enough mixed operator events for the run (Kafka events only)."""
-    events: list[tuple[str, dict[str, Any]]] = []
     start = int(time.time() * 1000) - 4 * 3_600_000
-    run, chunk = uuid.uuid4().hex[:6], 0
-    while len(events) < rate * seconds * 1.1:
-        traffic = simulate(f"lat{run}-{chunk}", 2000, chunk, start, per_pattern=2)
-        events += [(a.topic, a.record) for a in traffic.actions if a.topic and a.record is not None]
-        chunk += 1
-    return events
+    events = kafka_events(f"lat{uuid.uuid4().hex[:6]}", start)
+    return list(itertools.islice(events, int(rate * seconds * 1.1) + 1))
 
 
 def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
@@ -162,14 +157,4 @@ def run(
 ) -> dict[str, Any]:
     target = rate or default_rate()
     results = [measure(settings, target, seconds) for _ in range(runs)]
-    summary = {
-        "benchmark": "latency",
-        "date": datetime.now(UTC).date().isoformat(),
-        "target_rate_per_s": target,
-        "seconds": seconds,
-        "median": _median(results),
-        "runs": results,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{summary['date']}-latency.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return save("latency", results, target_rate_per_s=target, seconds=seconds)

@@ -15,26 +15,22 @@ and noisy: compare figures from one run of this script, not across days.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
-import statistics
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from bench.results import summarise, write
 from ledger.cdc import CdcRelay
 from ledger.client import Ledger, Overdraft
 from ledger.migrate import migrate
 from ledger.pgoutput import parse_lsn
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -227,20 +223,6 @@ def bench_commit_to_ack(
         _drop(settings, slot)
 
 
-def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Field-wise median over runs (nested dicts), plus min/max of each number."""
-    first = runs[0]
-    out: dict[str, Any] = {}
-    for key, value in first.items():
-        if isinstance(value, dict):
-            out[key] = _median([r[key] for r in runs])
-        elif isinstance(value, (int, float)):
-            values = [r[key] for r in runs]
-            out[key] = round(statistics.median(values), 2)
-            out[f"{key}_range"] = [round(min(values), 2), round(max(values), 2)]
-    return out
-
-
 def run(
     settings: Settings,
     runs: int = 3,
@@ -266,16 +248,13 @@ def run(
         "benchmark": "ledger",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": runs,
-        "posting": _median(results["posting"]),
-        "cdc_catch_up": _median(results["cdc_catch_up"]),
-        "cdc_commit_to_ack": _median(results["cdc_commit_to_ack"]),
+        "posting": summarise(results["posting"]),
+        "cdc_catch_up": summarise(results["cdc_catch_up"]),
+        "cdc_commit_to_ack": summarise(results["cdc_commit_to_ack"]),
         "goals": {
             "posting_p95_ms": 150,
             "cdc_catch_up_rows_per_s": 20_000,
             "cdc_commit_to_ack_p99_ms": 100,
         },
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-ledger.json"
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write("ledger", summary)

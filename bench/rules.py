@@ -10,15 +10,14 @@ cost per event; the throughput benchmark gives the whole.
 
 from __future__ import annotations
 
-import json
+import itertools
 import statistics
 import time
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from bench.ledger import RESULTS
-from loadgen.operator import simulate
+from bench import results
+from loadgen.operator import kafka_events
 from wagerstream.deadletter import decode_checked
 from wagerstream.serde import AvroSerde
 
@@ -36,16 +35,10 @@ class _DictTable(dict):  # type: ignore[type-arg]
 def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
     serde = AvroSerde()
     start = int(time.time() * 1000) - 4 * 3_600_000
-    out: list[tuple[str, bytes, bytes]] = []
-    chunk = 0
-    while len(out) < events:
-        for a in simulate(f"rules{chunk}", 2000, chunk, start, per_pattern=2).actions:
-            if a.topic and a.record is not None:
-                out.append(
-                    (a.topic, serde.encode(a.topic, a.record), a.record["player_id"].encode())
-                )
-        chunk += 1
-    return out[:events]
+    return [
+        (topic, serde.encode(topic, record), record["player_id"].encode())
+        for topic, record in itertools.islice(kafka_events("rules", start), events)
+    ]
 
 
 def _once(messages: list[tuple[str, bytes, bytes]]) -> float:
@@ -74,12 +67,10 @@ def run(runs: int = 3, events: int = 30_000) -> dict[str, Any]:
     per_event = [_once(messages) for _ in range(runs)]
     summary = {
         "benchmark": "rules",
-        "date": datetime.now(UTC).date().isoformat(),
+        "date": results.today(),
         "events": len(messages),
         "us_per_event": round(statistics.median(per_event), 1),
         "us_per_event_range": [round(min(per_event), 1), round(max(per_event), 1)],
         "events_per_s_if_alone": round(1e6 / statistics.median(per_event)),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{summary['date']}-rules.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return results.write("rules", summary)

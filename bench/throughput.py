@@ -15,26 +15,31 @@ are read back from its `player_risk` and `open_bets` changelogs (the latest valu
 
 from __future__ import annotations
 
-import json
+import itertools
 import statistics
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.ledger import RESULTS, _median
-from loadgen.operator import simulate
+from bench.results import save
+from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
 from topics.catalogue import INPUT_TOPICS
 from wagerstream.kafka import client_config
 from wagerstream.promstats import scrape
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings
-from wagerstream.workers import consumer_lag, free_port, start_worker, stop_worker, wait_healthy
+from wagerstream.workers import (
+    consumer_lag,
+    free_port,
+    rss_mb,
+    start_worker,
+    stop_worker,
+    wait_healthy,
+)
 
 INPUT_AGENTS = ("players", "noop")  # the agent that consumes the input topics in each mode
 STATE_TABLES = ("player_risk", "open_bets")
@@ -53,25 +58,12 @@ def top_up(settings: Settings, events: int) -> dict[str, int]:
     """Send simulated operator traffic until the input topics retain at least `events`."""
     missing = events - sum(backlog(settings).values())
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
-    sent, chunk = 0, 0
     start = int(time.time() * 1000) - 4 * 3_600_000
-    run = uuid.uuid4().hex[:6]
-    while sent < missing:
-        traffic = simulate(f"tp{run}-{chunk}", 2000, chunk, start, per_pattern=2)
-        for action in traffic.actions:
-            if action.topic is not None and action.record is not None:
-                producer.send(action.topic, action.record)
-                sent += 1
-        chunk += 1
+    events = kafka_events(f"tp{uuid.uuid4().hex[:6]}", start)
+    for topic, record in itertools.islice(events, max(0, missing)):
+        producer.send(topic, record)
     producer.flush(600)
     return backlog(settings)
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _processed(port: int) -> float:
@@ -134,7 +126,7 @@ def measure(
         before, began = sum(_processed(p) for _, p in workers), time.monotonic()
         time.sleep(seconds)
         after, ended = sum(_processed(p) for _, p in workers), time.monotonic()
-        rss = [_rss_mb(proc.pid) for proc, _ in workers]
+        rss = [rss_mb(proc.pid) for proc, _ in workers]
     finally:
         for proc, _ in workers:
             stop_worker(proc)
@@ -169,15 +161,10 @@ def run(
                 "scaling_2_vs_1": two["events_per_s"] / full["events_per_s"],
             }
         )
-    summary = {
-        "benchmark": "throughput",
-        "date": datetime.now(UTC).date().isoformat(),
-        "backlog_events": sum(topics.values()),
-        "backlog_per_topic": topics,
-        "seconds": seconds,
-        "median": _median(rounds),  # each figure: median and range over the rounds
-        "runs": rounds,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{summary['date']}-throughput.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return save(
+        "throughput",
+        rounds,  # each figure: median and range over the rounds
+        backlog_events=sum(topics.values()),
+        backlog_per_topic=topics,
+        seconds=seconds,
+    )

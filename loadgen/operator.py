@@ -15,8 +15,10 @@ their own; sessions under 2 h.
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -433,3 +435,16 @@ def simulate(
             index += 3 if pattern == "shared_instrument" else 1
     sim.out.actions.sort(key=lambda a: (a.at_ms, a.seq))
     return sim.out
+
+
+def kafka_events(
+    prefix: str, start_ms: int, players: int = 2000
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Endless (topic, record) Kafka events of simulated operators, one simulation after
+    another (tenants `<prefix>-<n>`, seed n): backlogs and background load for benchmarks.
+    Ledger postings are left out: they are not Kafka events."""
+    for chunk in itertools.count():
+        traffic = simulate(f"{prefix}-{chunk}", players, chunk, start_ms, per_pattern=2)
+        for action in traffic.actions:
+            if action.topic is not None and action.record is not None:
+                yield action.topic, action.record

@@ -33,7 +33,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -55,7 +54,7 @@ from wagerstream.promstats import scrape
 from wagerstream.serde import AvroSerde
 from wagerstream.settings import Settings
 from wagerstream.stack.manager import Kafka, Redis, Stack
-from wagerstream.workers import free_port, query_sink, wait_healthy, wait_http
+from wagerstream.workers import free_port, query_sink, rss_mb, wait_healthy, wait_http
 
 FAULTS = ("worker_kill", "relay_kill", "kafka_restart", "redis_stop", "sink_fail")
 RECOVERY_TIMEOUT_S = 180.0
@@ -99,16 +98,6 @@ class ChaosReport:
     def recovery(self) -> dict[str, float]:
         times = [f.recovery_s for f in self.faults]
         return {"p50_s": statistics.median(times), "max_s": max(times)} if times else {}
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _metric(port: int, name: str) -> float:
@@ -198,7 +187,7 @@ class ChaosRun:
         return self.player is not None and self.player.is_alive()
 
     def rss(self) -> float:
-        return sum(_rss_mb(p.pid) for n, p in self.fleet.procs.items() if n != "cdc")
+        return sum(rss_mb(p.pid) for n, p in self.fleet.procs.items() if n != "cdc")
 
     # --- faults -------------------------------------------------------------------------
     def inject(self, fault: str) -> None:

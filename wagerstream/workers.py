@@ -87,6 +87,17 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
         consumer.close()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,9 +13,11 @@ import copy
 import string
 import time
 import uuid
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.serializers import codecs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -114,6 +116,16 @@ class DictTable(dict):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dict_tables() -> Iterator[None]:
+    """The tables the handler reads, as dicts for this module only (restored after it)."""
+    saved = risk.player_risk, settlement.open_bets
+    risk.player_risk = DictTable("player_risk")  # type: ignore[assignment]
+    settlement.open_bets = DictTable("open_bets")  # type: ignore[assignment]
+    yield
+    risk.player_risk, settlement.open_bets = saved
 
 
 def _batch() -> BatchState:
@@ -226,8 +238,3 @@ def test_a_far_future_timestamp_is_refused_with_the_skew_named() -> None:
         assert "MAX_CLOCK_SKEW_MS" in exc.reason
     else:
         raise AssertionError("a timestamp ten years ahead was accepted")
-
-
-# the tables the handler reads, replaced by dicts for the pure property tests
-risk.player_risk = DictTable("player_risk")  # type: ignore[assignment]
-settlement.open_bets = DictTable("open_bets")  # type: ignore[assignment]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import faust
 
-from sinks.metrics import EVENTS_OUT
+from agents.app import app, input_topic
+from agents.metrics import EVENTS_OUT
 from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS
-from wagerstream.app import app, input_topic
 
 noop_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
 

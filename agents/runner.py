@@ -1,7 +1,7 @@
 """The loop every agent runs: decode → rule → sink, in batches, with the failure policy in one
 place.
 
-* Undecodable or invalid input goes to the DLQ (wagerstream.deadletter).
+* Undecodable or invalid input goes to the DLQ (topics.deadletter).
 * A sink that is down (Redis, Kafka) is retried with capped backoff: the agent stops consuming,
   so nothing is committed past the event that could not be written (back-pressure, not loss).
 * Any other exception is a bug meeting a particular event: that event goes to the DLQ with the
@@ -13,22 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import redis
-from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from sinks.metrics import EVENTS_OUT, PROCESSING, SENT, SINK_BATCH
-from sinks.redis_models import VersionedWrite
-from wagerstream.app import app, read_models, serde, settings
-from wagerstream.deadletter import Decoder
-from wagerstream.logs import log_context
-from wagerstream.serde import DecodeError, LoadedSchema
+from agents.app import app, read_models, serde, settings
+from agents.metrics import EVENTS_OUT, PROCESSING, SENT
+from foundation.logs import log_context
+from sinks.metrics import SINK_BATCH
+from sinks.read_models import VersionedWrite
+from topics.deadletter import Decoder
+from topics.serde import DecodeError, LoadedSchema
 
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio.TimeoutError)
@@ -53,13 +52,13 @@ class BatchState:
     """Table state of one batch: each (table, key) is read once and written back once.
 
     A per-event table write costs a JSON encode and a changelog record; a player with 50
-    events in a batch needs one. Writing back happens with Faust's *current event* set to the
-    last event that touched the key, so the changelog record goes to that event's partition
-    (the partition this worker owns) and is committed with it.
+    events in a batch needs one. The write-back goes to the store and to the changelog
+    partition of the last event that touched the key (the partition this worker owns), so it
+    is committed with that event.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
+        self._entries: dict[tuple[str, str], tuple[faust.Table, Any, int]] = {}
         self.event: faust.types.EventT | None = None
 
     def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
@@ -68,36 +67,43 @@ class BatchState:
         if value is None:
             value = factory()
         assert self.event is not None
-        self._entries[(table.name, key)] = (table, value, self.event)
+        self._entries[(table.name, key)] = (table, value, self.event.message.partition)
         return value
 
     def flush(self) -> None:
-        for (_, key), (table, value, event) in self._entries.items():
-            token = _current_event.set(weakref.ref(event))
-            try:
-                table[key] = value
-            finally:
-                _current_event.reset(token)
+        for (_, key), (table, value, partition) in self._entries.items():
+            table.data[key] = value
+            table.send_changelog(partition, key, value)
         self._entries.clear()
 
 
-# Newest producer timestamp (ms) consumed per (topic, partition) by this process: a record
-# produced after X has been read, so everything produced before X on that partition has too.
-WATERMARKS: dict[tuple[str, int], float] = {}
+class Progress:
+    """How far this process has got per (topic, partition), for rules that must know whether
+    the worker has read past a point on another topic (rapid in/out).
 
+    `watermark`: the newest producer timestamp (ms) consumed: a record produced after X has
+    been read, so everything produced before X on that partition has too. `handled`: the
+    highest offset handled, not merely fetched (Faust's own read offset counts what reached
+    the stream buffer, which can run thousands of records ahead of the handler while the
+    worker is behind).
+    """
 
-def watermark(topic: str, partition: int) -> float:
-    return WATERMARKS.get((topic, partition), 0.0)
+    def __init__(self) -> None:
+        self._watermarks: dict[tuple[str, int], float] = {}
+        self._handled: dict[tuple[str, int], int] = {}
 
+    def saw(self, topic: str, partition: int, offset: int, timestamp_ms: float) -> None:
+        key = (topic, partition)
+        if timestamp_ms > self._watermarks.get(key, 0.0):
+            self._watermarks[key] = timestamp_ms
+        if offset > self._handled.get(key, -1):
+            self._handled[key] = offset
 
-# Highest offset per (topic, partition) this process has *handled*. Faust's own read offset
-# counts what reached the stream buffer, which can run thousands of records ahead of the
-# handler while the worker is behind.
-HANDLED: dict[tuple[str, int], int] = {}
+    def watermark(self, topic: str, partition: int) -> float:
+        return self._watermarks.get((topic, partition), 0.0)
 
-
-def handled_offset(topic: str, partition: int) -> int:
-    return HANDLED.get((topic, partition), -1)
+    def handled_offset(self, topic: str, partition: int) -> int:
+        return self._handled.get((topic, partition), -1)
 
 
 Handler = Callable[[BatchState, LoadedSchema, dict[str, Any]], Outcome | list[VersionedWrite]]
@@ -126,6 +132,7 @@ async def run_batched_agent(
     name: str,
     stream: faust.StreamT,
     handler: Handler,
+    progress: Progress | None = None,
     max_: int = settings.worker_batch_max,
     within: float = 0.05,
 ) -> None:
@@ -147,9 +154,10 @@ async def run_batched_agent(
         state = BatchState()
         for event in events:
             message = event.message
-            key = (message.topic, message.partition)
-            WATERMARKS[key] = max(WATERMARKS.get(key, 0.0), message.timestamp * 1000)
-            HANDLED[key] = max(HANDLED.get(key, -1), message.offset)
+            if progress is not None:
+                progress.saw(
+                    message.topic, message.partition, message.offset, message.timestamp * 1000
+                )
             decoded = await decoder.decode(event)
             if decoded is None:
                 continue

@@ -20,12 +20,12 @@ from typing import Any
 
 import psycopg
 
-from agents.marts import FACT_TOPICS
 from bench.ledger import _drop, _load, _relay, _setup_players
 from bench.results import save
+from foundation.settings import Settings
 from ledger.migrate import migrate
-from wagerstream.settings import Settings
-from wagerstream.workers import MartsSinkProcess, consumer_lag
+from tooling.supervisor import MartsSinkProcess, consumer_lag
+from topics.catalogue import FACT_TOPICS
 
 
 def _one_run(

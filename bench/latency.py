@@ -24,13 +24,13 @@ from typing import Any
 import redis
 
 from bench.results import RESULTS, save
+from foundation.settings import Settings
 from loadgen.bets import generate
 from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
-from sinks.redis_models import model_key
-from wagerstream.serde import AvroSerde
-from wagerstream.settings import Settings
-from wagerstream.workers import free_port, start_worker, stop_worker, wait_healthy
+from sinks.read_models import model_key
+from tooling.supervisor import free_port, start_worker, stop_worker, wait_healthy
+from topics.serde import AvroSerde
 
 PROBE_EVERY = 20
 POLL_S = 0.002

@@ -25,12 +25,12 @@ from typing import Any
 import psycopg
 
 from bench.results import summarise, write
+from foundation.settings import Settings
 from ledger.cdc import CdcRelay
 from ledger.client import Ledger, Overdraft
 from ledger.migrate import migrate
 from ledger.pgoutput import parse_lsn
-from wagerstream.serde import AvroSerde
-from wagerstream.settings import Settings
+from topics.serde import AvroSerde
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -18,8 +18,8 @@ from typing import Any
 
 from bench import results
 from loadgen.operator import kafka_events
-from wagerstream.deadletter import decode_checked
-from wagerstream.serde import AvroSerde
+from topics.deadletter import decode_checked
+from topics.serde import AvroSerde
 
 BATCH = 1000
 
@@ -42,10 +42,10 @@ def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
 
 
 def _once(messages: list[tuple[str, bytes, bytes]]) -> float:
-    from agents import risk, settlement
+    from agents import players, settlement
     from agents.runner import BatchState
 
-    risk.player_risk = _DictTable("player_risk")  # type: ignore[assignment]
+    players.player_risk = _DictTable("player_risk")  # type: ignore[assignment]
     settlement.open_bets = _DictTable("open_bets")  # type: ignore[assignment]
     serde = AvroSerde()
     began = time.perf_counter()
@@ -55,7 +55,7 @@ def _once(messages: list[tuple[str, bytes, bytes]]) -> float:
         writes: dict[str, Any] = {}
         for topic, value, key in messages[first : first + BATCH]:
             schema, record = decode_checked(serde, topic, value, key, 300_000)
-            for write in risk.handle(batch, schema, record).writes:
+            for write in players.handle(batch, schema, record).writes:
                 writes[write.key] = write
         for write in writes.values():
             write.resolved()

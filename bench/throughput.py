@@ -25,14 +25,12 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.results import save
+from foundation.kafka import client_config
+from foundation.settings import Settings
 from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
-from topics.catalogue import INPUT_TOPICS
-from wagerstream.kafka import client_config
-from wagerstream.promstats import scrape
-from wagerstream.serde import AvroSerde
-from wagerstream.settings import Settings
-from wagerstream.workers import (
+from tooling.promstats import scrape
+from tooling.supervisor import (
     consumer_lag,
     free_port,
     rss_mb,
@@ -40,6 +38,8 @@ from wagerstream.workers import (
     stop_worker,
     wait_healthy,
 )
+from topics.catalogue import INPUT_TOPICS
+from topics.serde import AvroSerde
 
 INPUT_AGENTS = ("players", "noop")  # the agent that consumes the input topics in each mode
 STATE_TABLES = ("player_risk", "open_bets")

@@ -38,10 +38,10 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from psycopg import pq
 
+from foundation.kafka import producer_config
+from ledger.metrics import CDC_ACK_LATENCY, CDC_RECORDS, CDC_SLOT_LAG_BYTES, CDC_SLOT_LAG_SECONDS
 from ledger.pgoutput import Begin, Commit, Insert, Relation, format_lsn, parse, parse_lsn
-from sinks.metrics import CDC_ACK_LATENCY, CDC_RECORDS, CDC_SLOT_LAG_BYTES, CDC_SLOT_LAG_SECONDS
-from wagerstream.kafka import producer_config
-from wagerstream.serde import AvroSerde
+from topics.serde import AvroSerde
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from wagerstream.kafka import producer_config
-from wagerstream.serde import AvroSerde
+from foundation.kafka import producer_config
+from topics.serde import AvroSerde
 
 
 class EventProducer:

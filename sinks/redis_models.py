@@ -9,13 +9,13 @@ then lexically) because Lua numbers are doubles and would round 64-bit LSNs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from sinks.metrics import SINK_LATENCY, STALE_WRITES
+from sinks.read_models import VersionedWrite
 
 VERSIONED_HSET = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -27,27 +27,6 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], incoming, unpack(ARGV, 3))
 return 1
 """
-
-
-@dataclass(frozen=True)
-class VersionedWrite:
-    key: str
-    version_field: str
-    version: int
-    # the fields, or a function computing them: rules emit one write per event but a batch
-    # sends only the newest per key, so expensive read models are computed once, at the end
-    fields: Mapping[str, str | int] | Callable[[], Mapping[str, str | int]]
-    model: str = ""
-
-    def resolved(self) -> VersionedWrite:
-        if callable(self.fields):
-            return replace(self, fields=self.fields())
-        return self
-
-
-def model_key(prefix: str, tenant: str, model: str, player: str) -> str:
-    """`{prefix}:{tenant}:{model}:{player}`, the contract's key shape (DESIGN.md)."""
-    return f"{prefix}:{tenant}:{model}:{player}"
 
 
 class ReadModelWriter:

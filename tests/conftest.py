@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 import redis
 
+from foundation.settings import Settings, get_settings
 from loadgen.producer import EventProducer
-from topics.admin import create_topics
-from topics.catalogue import CONSUMED_TOPICS
-from wagerstream.serde import AvroSerde
-from wagerstream.settings import Settings, get_settings
-from wagerstream.workers import (
+from tooling.supervisor import (
     consumer_lag,
     free_port,
     start_worker,
     stop_worker,
     wait_healthy,
 )
+from topics.admin import create_topics
+from topics.catalogue import CONSUMED_TOPICS
+from topics.serde import AvroSerde
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Settings:
     """The session's stack (idempotent: `make test` has usually started it already)."""
-    from wagerstream.stack.manager import Stack
+    from tooling.stack.manager import Stack
 
     Stack(settings).up()
     create_topics(settings.kafka, settings.topic_partitions, settings.topic_replication)

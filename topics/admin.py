@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from foundation.kafka import security_config
 from topics.catalogue import CATALOGUE
-from wagerstream.kafka import security_config
 
 
 @dataclass

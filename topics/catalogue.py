@@ -73,6 +73,15 @@ _INTERNAL = [
 ]
 INPUT_TOPICS: tuple[str, ...] = tuple(t.name for t in _UPSTREAM)
 CONSUMED_TOPICS: tuple[str, ...] = (*INPUT_TOPICS, *(t.name for t in _INTERNAL))
+# What the ClickHouse sink turns into fact rows (its own consumer group).
+FACT_TOPICS: tuple[str, ...] = (
+    "ledger.cdc",
+    "bet.placed",
+    "bet.settled",
+    "payment.deposit",
+    "payment.withdrawal",
+    *SIGNAL_TOPICS,
+)
 _DLQ = [
     TopicSpec(dlq_topic(name), None, retention_days=30, config={"cleanup.policy": "delete"})
     for name in CONSUMED_TOPICS

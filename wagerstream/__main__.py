@@ -1,3 +1,3 @@
-from wagerstream.cli import main
+from wagerstream.cli.main import main
 
 main()

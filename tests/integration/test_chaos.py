@@ -10,7 +10,7 @@ import sys
 import psycopg
 import pytest
 
-from wagerstream.settings import Settings
+from foundation.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sinks.clickhouse import ClickHouseConfigError, connect
-from wagerstream.settings import Settings
+from foundation.settings import Settings
+from sinks.clickhouse.connect import ClickHouseConfigError, connect
 
 
 def test_embedded_engine_under_the_stack_folder(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from sinks.redis_models import model_key
+from sinks.read_models import model_key
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from rich.console import Console
 
+from foundation.settings import Settings
 from loadgen.operator import PATTERNS
-from wagerstream.demo import DemoOptions, run_demo, stop_fleet
-from wagerstream.settings import Settings
-from wagerstream.workers import free_port
+from tooling.demo import DemoOptions, run_demo, stop_fleet
+from tooling.supervisor import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from foundation.kafka import client_config, producer_config
+from foundation.settings import Settings
 from loadgen.bets import generate
 from loadgen.producer import EventProducer
-from sinks.redis_models import model_key
-from wagerstream.kafka import client_config, producer_config
-from wagerstream.serde import AvroSerde
-from wagerstream.settings import Settings
-from wagerstream.stack.manager import Kafka
-from wagerstream.workers import free_port, start_worker, stop_worker, wait_healthy
+from sinks.read_models import model_key
+from tooling.stack.manager import Kafka
+from tooling.supervisor import free_port, start_worker, stop_worker, wait_healthy
+from topics.serde import AvroSerde
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.marts import FACT_TOPICS
 from tests.unit.rules_helpers import utc
-from wagerstream.workers import MartsSinkProcess, consumer_lag
+from tooling.supervisor import MartsSinkProcess, consumer_lag
+from topics.catalogue import FACT_TOPICS
 
 pytestmark = pytest.mark.integration
 D, D1, D_PREV, D40 = "2026-06-10", "2026-06-11", "2026-06-09", "2026-07-20"

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 import redis
 
-from wagerstream.secrets import redact
-from wagerstream.settings import Settings
+from foundation.secrets import redact
+from foundation.settings import Settings
 
 
 def test_cdc_role_can_replicate_and_read_entries_and_nothing_else(

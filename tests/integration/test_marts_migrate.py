@@ -43,8 +43,8 @@ def test_replayed_batch_with_same_token_changes_nothing(tmp_path: Path) -> None:
     run(["marts", "migrate"], data)
     script = textwrap.dedent("""
         from datetime import datetime, timezone
-        from sinks.clickhouse import connect
-        from wagerstream.settings import Settings
+        from sinks.clickhouse.connect import connect
+        from foundation.settings import Settings
         c = connect(Settings())
         t = datetime(2026, 1, 1, tzinfo=timezone.utc)
         cols = ["tenant_id", "entry_id", "transfer_id", "brand_id", "jurisdiction", "player_id",
@@ -75,9 +75,9 @@ def test_access_migration_is_checked_even_where_it_cannot_run(tmp_path: Path) ->
     )
     code = textwrap.dedent(f"""
         from pathlib import Path
-        from sinks.clickhouse import connect
-        from sinks.marts import migrate
-        from wagerstream.settings import get_settings
+        from sinks.clickhouse.connect import connect
+        from sinks.clickhouse.migrate import migrate
+        from foundation.settings import get_settings
         try:
             migrate(connect(get_settings()), "wagerstream", Path({str(broken)!r}))
         except Exception as exc:

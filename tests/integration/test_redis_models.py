@@ -8,7 +8,8 @@ import uuid
 import pytest
 import redis
 
-from sinks.redis_models import ReadModelWriter, VersionedWrite
+from sinks.read_models import VersionedWrite
+from sinks.redis_models import ReadModelWriter
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from sinks.redis_models import model_key
+from sinks.read_models import model_key
 from tests.unit.rules_helpers import deposit, limit, payout, session, stake, utc
 from topics.catalogue import SIGNAL_TOPICS
-from wagerstream.serde import AvroSerde
+from topics.serde import AvroSerde
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from loadgen.bets import generate
-from sinks.redis_models import model_key
+from sinks.read_models import model_key
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import redis
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
-from wagerstream.settings import PROJECT_ROOT, Settings
-from wagerstream.stack.manager import Stack, _pid_alive
-from wagerstream.workers import free_port
+from foundation.settings import PROJECT_ROOT, Settings
+from tooling.stack.manager import Stack, _pid_alive
+from tooling.supervisor import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def test_stack_up_idempotent_and_down_clean() -> None:
 def test_port_taken_by_a_stranger_is_a_clear_error() -> None:
     import socket
 
-    from wagerstream.stack.manager import Redis, StackError
+    from tooling.stack.manager import Redis, StackError
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,7 +85,7 @@ def test_port_taken_by_a_stranger_is_a_clear_error() -> None:
 
 
 def test_cli_status_and_schemas_check_on_this_repo(stack) -> None:
-    from wagerstream.cli import cli
+    from wagerstream.cli.main import cli
 
     result = CliRunner().invoke(cli, ["stack", "status"])
     assert result.exit_code == 0, result.output

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from ledger.reconcile import reconcile
-from sinks.redis_models import model_key
+from sinks.read_models import model_key
 from tests.integration.test_cdc import post_traffic
+from tooling.reconcile import reconcile
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def test_wallets_equal_ledger_after_kill9_mid_stream(
     # a projection nobody should have touched is reported, and the CLI exits 1
     key = model_key(stack.redis_prefix, tenant, "wallet", f"{tenant}-p0")
     redis_client.hset(key, "cash_minor", "-1")
-    from wagerstream.cli import cli
+    from wagerstream.cli.main import cli
 
     result = CliRunner().invoke(cli, ["reconcile", "--tenant", tenant])
     assert result.exit_code == 1

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from agents import risk
+from agents.rules import player as rules
+from agents.rules.config import default
+from foundation.settings import get_settings
+
+RISK = default()
 
 _ids = itertools.count(1)
 
@@ -158,7 +163,7 @@ class Player:
     def __init__(self, *topics: str) -> None:
         """Only signals of `topics` are collected (all when none are given)."""
         self.topics = topics
-        self.state = risk.new_player()
+        self.state = rules.new_player()
         self.signals: list[Any] = []
         self.sends: list[Any] = []
 
@@ -167,7 +172,9 @@ class Player:
         the worker's clock (default now)."""
         fired = []
         for stem, event in events:
-            applied = risk.apply_event(self.state, stem, event, wall_ms=wall_ms)
+            wall = int(time.time() * 1000) if wall_ms is None else wall_ms
+            env = rules.Env(RISK, get_settings().dedup_memory_ms, wall)
+            applied = rules.apply_event(self.state, stem, event, env)
             if applied is None:
                 continue
             signals, sends = applied
@@ -181,7 +188,7 @@ class Player:
         return [code for code, _ in self.feed(*events)]
 
     def limits_model(self, now: int, jurisdiction: str = "UKGC") -> dict[str, Any]:
-        from agents import limits
+        from agents.rules import limits
 
-        cfg = risk.RISK.rules("t1", jurisdiction)
-        return limits.read_model(self.state["limits"], now, cfg, risk.RISK)
+        cfg = RISK.rules("t1", jurisdiction)
+        return limits.read_model(self.state["limits"], now, cfg, RISK)

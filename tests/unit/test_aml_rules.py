@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 
-from agents import aml
-from agents.risk import RISK
-from tests.unit.rules_helpers import Player, deposit, session, stake, utc, withdrawal
+from agents.rules import aml
+from tests.unit.rules_helpers import RISK, Player, deposit, session, stake, utc, withdrawal
 
 
 def aml_player() -> Player:

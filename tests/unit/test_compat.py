@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from wagerstream.compat import check_against_git, incompatibilities
+from topics.compat import check_against_git, incompatibilities
 
 BASE = {
     "type": "record",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.samples import SAMPLES, T0
-from wagerstream.contract import validate
-from wagerstream.serde import DecodeError
+from topics.contract import validate
+from topics.serde import DecodeError
 
 BET = SAMPLES["bet_placed"][1]
 NOW = T0 + 1_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from wagerstream.settings import PROJECT_ROOT, Settings
+from foundation.settings import PROJECT_ROOT, Settings
 
 
 def test_every_setting_is_in_the_readme_configuration_table() -> None:
@@ -44,9 +44,13 @@ def test_grafana_dashboard_is_provisioned_and_uses_real_metrics() -> None:
     dashboard = json.loads(
         (PROJECT_ROOT / "deploy/grafana/dashboards/wagerstream.json").read_text()
     )
-    defined = set(
-        re.findall(r'"(wagerstream_[a-z_]+)"', (PROJECT_ROOT / "sinks/metrics.py").read_text())
-    )
+    # each component's metrics live beside it, in a metrics.py
+    sources = [p for p in PROJECT_ROOT.glob("*/**/metrics.py") if ".venv" not in p.parts]
+    defined = {
+        name
+        for source in sources
+        for name in re.findall(r'"(wagerstream_[a-z_]+)"', source.read_text())
+    }
     used = {
         re.sub(r"_(bucket|count|sum)$", "", name)
         for panel in dashboard["panels"]

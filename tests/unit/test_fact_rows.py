@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sinks.fact_rows import COLUMNS, MAPPERS
+from sinks.clickhouse.rows import COLUMNS, MAPPERS
 from tests.samples import SAMPLES, T0
 
 JAN1 = datetime(2026, 1, 1, tzinfo=UTC)

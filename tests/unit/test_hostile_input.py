@@ -22,13 +22,12 @@ from faust.serializers import codecs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents import risk, settlement
+from agents import players, settlement, statecodec
 from agents.runner import BatchState, Outcome
 from topics.catalogue import INPUT_TOPICS, SIGNAL_TOPICS, spec
-from wagerstream import statecodec
-from wagerstream.contract import ISO_4217
-from wagerstream.deadletter import decode_checked
-from wagerstream.serde import AvroSerde, DecodeError
+from topics.contract import ISO_4217
+from topics.deadletter import decode_checked
+from topics.serde import AvroSerde, DecodeError
 
 SERDE = AvroSerde()  # single-object framing: no registry needed
 SKEW_MS = 300_000
@@ -121,11 +120,11 @@ class DictTable(dict):
 @pytest.fixture(scope="module", autouse=True)
 def dict_tables() -> Iterator[None]:
     """The tables the handler reads, as dicts for this module only (restored after it)."""
-    saved = risk.player_risk, settlement.open_bets
-    risk.player_risk = DictTable("player_risk")  # type: ignore[assignment]
+    saved = players.player_risk, settlement.open_bets
+    players.player_risk = DictTable("player_risk")  # type: ignore[assignment]
     settlement.open_bets = DictTable("open_bets")  # type: ignore[assignment]
     yield
-    risk.player_risk, settlement.open_bets = saved
+    players.player_risk, settlement.open_bets = saved
 
 
 def _batch() -> BatchState:
@@ -140,7 +139,7 @@ def _handle(batch: BatchState, topic: str, record: dict[str, Any]) -> Outcome | 
         schema, decoded = decode_checked(
             SERDE, topic, SERDE.encode(topic, record), record["player_id"].encode(), SKEW_MS
         )
-        outcome = risk.handle(batch, schema, decoded)
+        outcome = players.handle(batch, schema, decoded)
     except DecodeError:
         return None  # the runner sends it to dlq.<topic> with the reason
     for write in outcome.writes:
@@ -204,9 +203,11 @@ def test_a_redelivered_event_changes_no_state_and_fires_nothing(
     for topic, record in sequence:
         _handle(batch, topic, record)
     topic, record = data.draw(st.sampled_from(sequence))
-    before = copy.deepcopy(batch._entries.get((risk.player_risk.name, _key(record)), (0, None))[1])
+    before = copy.deepcopy(
+        batch._entries.get((players.player_risk.name, _key(record)), (0, None))[1]
+    )
     outcome = _handle(batch, topic, record)
-    after = batch._entries.get((risk.player_risk.name, _key(record)), (0, None))[1]
+    after = batch._entries.get((players.player_risk.name, _key(record)), (0, None))[1]
     assert _signal_ids(outcome) == []
     assert after == before
 

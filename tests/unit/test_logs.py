@@ -7,7 +7,7 @@ import json
 import logging
 import logging.config
 
-from wagerstream.logs import log_context, logging_config
+from foundation.logs import log_context, logging_config
 
 
 def test_json_lines_with_event_context() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from agents.open_bets import SettleLag, apply_placed, apply_settled, new_book, totals
+from agents.rules.open_bets import SettleLag, apply_placed, apply_settled, new_book, totals
 
 DAY = 86_400_000
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agents import rg
-from agents.risk import RISK
+from agents.rules import rg
 from tests.unit.rules_helpers import (
+    RISK,
     Player,
     deposit,
     ledger,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.riskconfig import DEFAULT_FILE, ConfigError, RiskConfig, load
+from agents.rules.config import DEFAULT_FILE, ConfigError, RiskConfig, load
 
 
 def _raw() -> dict:

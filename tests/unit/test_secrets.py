@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from wagerstream.logs import logging_config
-from wagerstream.secrets import from_files, local_secret, redact
-from wagerstream.settings import Settings
+from foundation.logs import logging_config
+from foundation.secrets import from_files, local_secret, redact
+from foundation.settings import Settings
 
 
 def test_redact_masks_url_and_keyword_passwords_only() -> None:

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from tests.samples import SAMPLES
-from wagerstream.serde import AvroSerde, DecodeError, SchemaStore
+from topics.serde import AvroSerde, DecodeError, SchemaStore
 
 
 def test_every_schema_file_has_a_sample() -> None:

@@ -6,7 +6,7 @@ import json
 
 from faust.serializers import codecs
 
-from wagerstream import statecodec
+from agents import statecodec
 
 CODEC = codecs.get_codec(statecodec.NAME)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from agents.open_bets import apply_placed, apply_settled, new_book
-from agents.risk import RISK
-from agents.settlement import stuck_signals
-from tests.unit.rules_helpers import stake, utc
+from agents.rules.open_bets import apply_placed, apply_settled, new_book
+from agents.rules.settlement import stuck_signals
+from tests.unit.rules_helpers import RISK, stake, utc
 
 MEMORY = 7 * 24 * 3600 * 1000
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agents.projections import wallet_version, wallet_writes
+from agents.rules.projections import wallet_version, wallet_writes
 from tests.samples import SAMPLES
-from wagerstream.serde import SchemaStore
+from topics.serde import SchemaStore
 
 SCHEMA = SchemaStore().by_stem["ledger_cdc"]
 CDC = SAMPLES["ledger_cdc"][1]

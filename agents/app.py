@@ -1,0 +1,136 @@
+"""The Faust application every worker runs: one consumer group, RocksDB tables, /metrics.
+
+Processing is at-least-once (faust-streaming's exactly_once has open bugs): a crash replays the
+events after the last committed offset, and every table update and sink write is idempotent, so
+a replay changes nothing. Keys and values are raw bytes here; decoding happens in the agents so
+that an undecodable message reaches the dead-letter topic instead of killing the stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import faust
+from prometheus_client import generate_latest
+
+from agents.metrics import BACKGROUND_FAILURES
+from agents.rules import config as risk_config
+from foundation.kafka import faust_credentials
+from foundation.logs import logging_config
+from foundation.settings import get_settings
+from sinks.redis_models import ReadModelWriter
+from topics.serde import AvroSerde
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+settings.state_path.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{server}" for server in settings.kafka.split(",")],
+    broker_credentials=faust_credentials(settings),
+    store="rocksdb://",
+    datadir=str(settings.state_path),
+    processing_guarantee="at_least_once",
+    key_serializer="raw",
+    value_serializer="raw",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication,
+    consumer_auto_offset_reset=settings.worker_offset_reset,
+    web_port=settings.worker_web_port,
+    web_bind=settings.worker_web_host,
+    web_host=settings.worker_web_host,
+    logging_config=logging_config(settings.log_level),
+    autodiscover=False,
+    # A world-cup final is a burst: keep more in flight per partition than the default.
+    stream_buffer_maxsize=8192,
+    producer_linger_ms=5,
+    broker_commit_every=5000,
+    # A worker killed with -9 never leaves the group: its partitions move after this timeout.
+    broker_session_timeout=settings.session_timeout_s,
+    consumer_group_instance_id=settings.worker_instance_id,
+    broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
+)
+
+
+@app.page("/metrics")
+async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+    return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
+
+
+_ready = {"rebalanced": False}
+
+
+@app.on_rebalance_complete.connect
+async def _on_rebalance_complete(sender: faust.App, **kwargs: object) -> None:
+    _ready["rebalanced"] = True
+
+
+@app.page("/health")
+async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+    """200 once the worker joined the group, recovered its tables and is not rebalancing."""
+    ready = _ready["rebalanced"] and not app.rebalancing
+    return web.json(
+        {"status": "ok" if ready else "starting", "assigned": len(app.assignor.assigned_actives())},
+        status=200 if ready else 503,
+    )
+
+
+serde = AvroSerde(registry_url=settings.schema_registry_url)
+STARTED_MS = int(time.time() * 1000)
+
+
+def state_version(seq: int) -> int:
+    """Version of a read-model write derived from table state: (generation, start, seq).
+
+    A per-player sequence alone is not enough: after a crash the table comes back from its
+    changelog at an older sequence and replays events from the two input topics in a different
+    interleaving, so the same sequence number can stand for different content. Prefixing the
+    consumer-group generation (bumped when partitions move) and this process's start time
+    (bumped when a worker restarts, static membership included) makes the owner's writes
+    after a restart or rebalance win over anything a previous owner wrote.
+    """
+    return (app.consumer_generation_id * 10**13 + STARTED_MS) * 10**12 + seq
+
+
+_read_models: ReadModelWriter | None = None
+
+
+def read_models() -> ReadModelWriter:
+    """The Redis writer, created on first use inside the worker's event loop."""
+    global _read_models
+    if _read_models is None:
+        _read_models = ReadModelWriter(settings.redis, settings.redis_prefix)
+    return _read_models
+
+
+def input_topic(*names: str) -> faust.types.TopicT:
+    """A Faust topic over contract topics; raw bytes, decoded by the agent's Decoder."""
+    return app.topic(*names, partitions=settings.topic_partitions)
+
+
+RISK = risk_config.load(settings.risk_config) if settings.risk_config else risk_config.default()
+
+
+def guarded_timer(
+    interval: float,
+) -> Callable[[Callable[[], Awaitable[None]]], Callable[[], Awaitable[None]]]:
+    """`@app.timer` whose failures are logged and counted, never fatal: Faust treats an
+    exception in a timer as an app crash, and a gauge or a wake-up scan must not take the
+    worker down (only the runner's policy decides that)."""
+
+    def decorate(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        @functools.wraps(fn)
+        async def guarded() -> None:
+            try:
+                await fn()
+            except Exception:
+                BACKGROUND_FAILURES.labels(fn.__name__).inc()
+                log.exception("%s failed; it runs again in %.0f s", fn.__name__, interval)
+
+        return app.timer(interval=interval)(guarded)
+
+    return decorate

@@ -1,0 +1,81 @@
+"""Metrics of the Faust worker: events through the agents, signals, state, settle lags.
+
+Every name starts with ``wagerstream_``; the Grafana dashboard is written against the
+``metrics.py`` of each component.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Settle lags run from seconds (casino rounds) to days (ante-post football).
+_LAG_BUCKETS = (
+    0.1,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    7200,
+    21600,
+    86400,
+    259200,
+    604800,
+)
+
+EVENTS_OUT = Counter(
+    "wagerstream_events_out_total", "Events processed successfully.", ["agent", "topic"]
+)
+PROCESSING = Histogram(
+    "wagerstream_processing_seconds",
+    "Wall time to process one event, sink writes included.",
+    ["agent"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+SENT = Counter(
+    "wagerstream_records_sent_total",
+    "Records an agent sent to another topic (signals, repartitions).",
+    ["agent", "topic"],
+)
+SIGNALS = Counter(
+    "wagerstream_signals_total",
+    "Signals raised (first time per player, code, window).",
+    ["topic", "code"],
+)
+DUPLICATES = Counter(
+    "wagerstream_duplicate_events_total",
+    "Events skipped by the risk rules because their event_id was seen before (replays).",
+    ["topic"],
+)
+CONSUMER_LAG = Gauge(
+    "wagerstream_consumer_lag",
+    "Messages on this worker's assigned partitions not yet handled (high-water - handled).",
+    ["topic"],
+)
+TABLE_KEYS = Gauge(
+    "wagerstream_table_keys", "Keys in this worker's active partitions of a table.", ["table"]
+)
+SETTLE_LAG = Histogram(
+    "wagerstream_settle_lag_seconds",
+    "Bet settled_at minus placed_at (event time).",
+    ["product", "provider"],
+    buckets=_LAG_BUCKETS,
+)
+SETTLE_AFTER_START = Histogram(
+    "wagerstream_settle_after_event_start_seconds",
+    "Sportsbook bet settled_at minus the event's start (event time).",
+    ["provider"],
+    buckets=_LAG_BUCKETS,
+)
+BACKGROUND_FAILURES = Counter(
+    "wagerstream_background_failures_total",
+    "Failures of a timer or background task (logged; the process goes on).",
+    ["task"],
+)

@@ -1,0 +1,265 @@
+"""The player agent: every player-keyed topic decoded once, then the rules (limits, RG, AML,
+settlement) and the wallet projection, in one batch loop.
+
+One agent instead of one per concern because each concern needs most topics (a deposit
+matters to limits, RG and AML alike): decoding every event once and writing each player's
+state once per batch is most of the worker's speed. The rules are plain functions in
+`agents/rules/`, routed by event type (`agents.rules.player.ROUTES`); this module turns their
+outcomes into table writes, signals, repartitioned records and read-model writes.
+
+Its timers wake players who went quiet: a bet past its stuck deadline, or a withdrawal
+request still waiting for its rapid in/out judgement, gets a tick through
+`wagerstream.bet-ticks`, so the judgement happens inside the player's own stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from agents import settlement, statecodec
+from agents.app import RISK, app, guarded_timer, input_topic, serde, settings, state_version
+from agents.instruments import instrument_players
+from agents.metrics import CONSUMER_LAG, DUPLICATES, SIGNALS, TABLE_KEYS
+from agents.rules import aml
+from agents.rules import player as rules
+from agents.rules import settlement as settlement_rules
+from agents.rules.projections import wallet_writes
+from agents.rules.rule import Record
+from agents.rules.signals import Signal
+from agents.runner import BatchState, Outcome, Progress, Send, run_batched_agent
+from sinks.read_models import VersionedWrite, model_key
+from topics.catalogue import BET_TICKS, INPUT_TOPICS, INSTRUMENT_HITS
+from topics.serde import DecodeError, LoadedSchema
+
+log = logging.getLogger(__name__)
+HIGHWATER_FRESH_MS = 3000
+TICK_AGAIN_S = max(600.0, 10 * settings.stuck_scan_s)
+
+player_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
+player_risk = statecodec.state_table(
+    app.Table(
+        "player_risk",
+        partitions=settings.topic_partitions,
+        help="Per (tenant, player): limits, RG and AML state, fired signals, recent event ids.",
+    )
+)
+
+
+class Wakeups:
+    """Players this worker should tick: in memory only, because after a restart the player's
+    next event (or the next scan of the table) finds them again.
+
+    `ticked`: (tenant, player) → wall s of the last stuck-bet tick, so a player is ticked
+    again only after TICK_AGAIN_S (while the worker is behind, its ticks wait in the topic and
+    re-sending every scan would flood it). `awaiting`: (tenant, player) → wall ms since a
+    withdrawal request waits for its grace period.
+    """
+
+    def __init__(self) -> None:
+        self.ticked: dict[tuple[str, str], float] = {}
+        self.awaiting: dict[tuple[str, str], int] = {}
+
+
+PROGRESS = Progress()
+WAKEUPS = Wakeups()
+
+
+def new_player() -> dict[str, Any]:
+    return rules.new_player()
+
+
+def _sends(signals: list[Signal], records: list[Record]) -> list[Send]:
+    sends = []
+    for signal in signals:
+        SIGNALS.labels(signal.topic, signal.code).inc()
+        sends.append(
+            Send(
+                signal.topic, signal.player_id.encode(), serde.encode(signal.topic, signal.record())
+            )
+        )
+    for record in records:
+        sends.append(
+            Send(record.topic, record.key.encode(), serde.encode(record.topic, record.value))
+        )
+    return sends
+
+
+def _read_models(st: dict[str, Any], event: dict[str, Any]) -> list[VersionedWrite]:
+    now = max(event["occurred_at"], st["high"])
+    version = state_version(st["seq"])
+    tenant, player = event["tenant_id"], event["player_id"]
+    cfg = RISK.rules(tenant, event["jurisdiction"])
+    # Deferred: a batch sends only each key's newest write, so only that one is computed.
+    return [
+        VersionedWrite(
+            model_key(settings.redis_prefix, tenant, rule.name, player),
+            "version",
+            version,
+            lambda rule=rule: rule.read_model(st[rule.name], now, cfg, RISK),
+            model=rule.name,
+        )
+        for rule in rules.RULES
+    ]
+
+
+def _env(batch: BatchState) -> rules.Env:
+    message = batch.event.message if batch.event is not None else None
+    return rules.Env(
+        risk=RISK,
+        dedup_memory_ms=settings.dedup_memory_ms,
+        wall_ms=int(time.time() * 1000),
+        source=None if message is None else (message.partition, message.timestamp * 1000),
+        read_past=read_past,
+    )
+
+
+def _bets(batch: BatchState, stem: str, record: dict[str, Any]) -> Outcome:
+    outcome, signals = settlement.handle(batch, stem, record, RISK)
+    if stem == "bet_tick":
+        tenant, player = record["tenant_id"], record["player_id"]
+        st = batch.get(player_risk, f"{tenant}:{player}", new_player)
+        signals += rules.judge_on_tick(st, tenant, player, record["occurred_at"], RISK, read_past)
+        if rules.awaiting_judgement(st):  # still behind on those partitions: look again later
+            WAKEUPS.awaiting[(tenant, player)] = record["occurred_at"]
+    outcome.sends.extend(_sends(signals, []))
+    return outcome
+
+
+def _rules(
+    batch: BatchState, stem: str, tenant: str, player: str, record: dict[str, Any]
+) -> Outcome:
+    """The player rules' effect of one event: signals, records, read models."""
+    outcome = Outcome()
+    st = batch.get(player_risk, f"{tenant}:{player}", new_player)
+    event = rules.ledger_event(record, st) if stem == "ledger_cdc" else record
+    env = _env(batch)
+    applied = rules.apply_event(st, stem, event, env)
+    if applied is None:
+        DUPLICATES.labels(stem).inc()
+        return outcome
+    signals, records = applied
+    if rules.awaiting_judgement(st):
+        WAKEUPS.awaiting[(tenant, player)] = env.wall_ms
+    outcome.sends.extend(_sends(signals, records))
+    outcome.writes.extend(_read_models(st, event))
+    return outcome
+
+
+def _ledger(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:
+    outcome = Outcome(writes=wallet_writes(schema, record, settings.redis_prefix))
+    entry = record["after"]
+    # Only live player cash legs matter to the rules (loss chasing); snapshot rows (op r)
+    # are history the relay re-publishes once, not something to judge again.
+    if record["op"] == "r" or entry is None or entry["account_kind"] != "cash":
+        return outcome
+    if not entry["player_id"]:
+        return outcome
+    ruled = _rules(batch, "ledger_cdc", entry["tenant_id"], entry["player_id"], record)
+    outcome.writes.extend(ruled.writes)
+    outcome.sends.extend(ruled.sends)
+    return outcome
+
+
+def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:
+    stem = schema.stem
+    currency = record.get("currency")
+    if currency is not None and currency not in RISK.fx.rates:
+        # refused before any state changes: half-applied state would outlive the DLQ record
+        raise DecodeError(
+            "unsupported_currency",
+            f"no FX rate for {currency} in the risk config: add it under [fx] (RISK_CONFIG), "
+            "then replay the dead letter",
+        )
+    if stem == "ledger_cdc":
+        return _ledger(batch, schema, record)
+    if stem not in settlement_rules.STEMS:
+        return _rules(batch, stem, record["tenant_id"], record["player_id"], record)
+    outcome = _bets(batch, stem, record)
+    if stem != "bet_tick":
+        ruled = _rules(batch, stem, record["tenant_id"], record["player_id"], record)
+        outcome.writes.extend(ruled.writes)
+        outcome.sends.extend(ruled.sends)
+    return outcome
+
+
+def read_past(partition: int, produced_ms: float) -> bool:
+    """On `partition` of each topic the rapid in/out judgement needs, this worker has handled a
+    record produced after `produced_ms`, or everything the partition holds. A high-water mark
+    is only as fresh as the last fetch, so "everything" counts only once the request is
+    HIGHWATER_FRESH_MS old (a fetch that predates the player's stakes would claim the
+    partition was read to its end; the demo in CI caught one such false positive)."""
+    settled = time.time() * 1000 - produced_ms >= HIGHWATER_FRESH_MS
+    for topic in aml.WATERMARK_TOPICS:
+        if PROGRESS.watermark(topic, partition) > produced_ms:
+            continue
+        if not settled:
+            return False
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # not assigned here or not fetched yet: not ready
+            return False
+        # handled, not merely read: the stream buffer can hold the player's stakes unhandled
+        if high is None or PROGRESS.handled_offset(topic, partition) + 1 < high:
+            return False
+    return True
+
+
+@app.agent(player_topic)
+async def players(stream: faust.StreamT) -> None:
+    await run_batched_agent("players", stream, handle, PROGRESS)
+
+
+async def _tick(tenant: str, player: str, wall: float) -> None:
+    tick = {"player_id": player, "tenant_id": tenant, "occurred_at": int(wall * 1000)}
+    await app.topic(BET_TICKS).send(key=player.encode(), value=serde.encode(BET_TICKS, tick))
+
+
+@guarded_timer(interval=settings.stuck_scan_s)
+async def scan_for_stuck_bets() -> None:
+    """Wake players who went quiet with a bet past its deadline, or with a withdrawal request
+    waiting for its rapid in/out judgement."""
+    wall = time.time()
+    for ticked, at in list(WAKEUPS.ticked.items()):
+        if wall - at > TICK_AGAIN_S:
+            del WAKEUPS.ticked[ticked]
+    for tenant, player in settlement.quiet_players_with_stuck_bets(RISK):
+        if (tenant, player) in WAKEUPS.ticked:
+            continue
+        WAKEUPS.ticked[(tenant, player)] = wall
+        await _tick(tenant, player, wall)
+    grace_ms = RISK.rules("", "").aml.rapid_in_out.grace_wall_seconds * 1000
+    for (tenant, player), since in list(WAKEUPS.awaiting.items()):
+        if wall * 1000 >= since + grace_ms:
+            del WAKEUPS.awaiting[(tenant, player)]
+            await _tick(tenant, player, wall)
+
+
+class _GaugeTicks:
+    count = 0
+
+
+@guarded_timer(interval=15.0)
+async def export_gauges() -> None:
+    """Consumer lag per topic and table sizes, for dashboards (cheap at these intervals;
+    counting a table's keys walks its RocksDB, so it runs every fourth time).
+
+    Lag is the high-water mark minus what the agent has handled. A partition not fetched since
+    the last rebalance has no high-water mark yet (None): it is skipped until it has one."""
+    lag: dict[str, int] = {}
+    for tp in app.assignor.assigned_actives():
+        high = app.consumer.highwater(tp)
+        if high is None:
+            continue
+        handled = PROGRESS.handled_offset(tp.topic, tp.partition)
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - (handled + 1))
+    for topic, value in lag.items():
+        CONSUMER_LAG.labels(topic).set(value)
+    _GaugeTicks.count += 1
+    if _GaugeTicks.count % 4 == 1:
+        for table in (player_risk, settlement.open_bets, instrument_players):
+            TABLE_KEYS.labels(table.name).set(sum(1 for _ in table))

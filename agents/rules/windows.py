@@ -1,0 +1,89 @@
+"""Time windows in the jurisdiction's local time, and rolling event lists.
+
+Calendar limits and night play are local notions: a German "day" starts at midnight in
+Berlin, a week on Monday (ISO 8601), and on the day clocks change that day has 23 or 25 hours.
+zoneinfo does the arithmetic, so a window is computed from the local calendar and only then
+turned into UTC milliseconds, never as "start + 24 h".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from foundation.units import DAY_MS, HOUR_MS, MINUTE_MS, iso
+
+__all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "PERIODS", "iso"]
+PERIODS = ("day", "week", "month")
+
+
+def local(ts_ms: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone(tz)
+
+
+def _ms(day: date, tz: ZoneInfo) -> int:
+    """Milliseconds of local midnight starting `day` (midnight exists in every zone we use)."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+
+
+def period_start_day(ts_ms: int, period: str, tz: ZoneInfo) -> date:
+    today = local(ts_ms, tz).date()
+    if period == "day":
+        return today
+    if period == "week":
+        return today - timedelta(days=today.weekday())
+    if period == "month":
+        return today.replace(day=1)
+    raise ValueError(f"unknown period {period!r} (day, week, month)")
+
+
+def _next_start(start: date, period: str) -> date:
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def period_key(ts_ms: int, period: str, tz: ZoneInfo) -> str:
+    """`day:2026-03-29`, `week:2026-03-23`, `month:2026-03`: the window's name in signals."""
+    start = period_start_day(ts_ms, period, tz)
+    return f"{period}:{start.isoformat()[:7] if period == 'month' else start.isoformat()}"
+
+
+def period_bounds(ts_ms: int, period: str, tz: ZoneInfo) -> tuple[int, int]:
+    """[start, end) of the calendar period containing ts, in UTC milliseconds."""
+    start = period_start_day(ts_ms, period, tz)
+    return _ms(start, tz), _ms(_next_start(start, period), tz)
+
+
+def split_by_day(start_ms: int, end_ms: int, tz: ZoneInfo) -> Iterable[tuple[str, int]]:
+    """(day key, milliseconds) pieces of [start, end): a session across midnight counts on both
+    days."""
+    while start_ms < end_ms:
+        _, day_end = period_bounds(start_ms, "day", tz)
+        piece_end = min(end_ms, day_end)
+        yield period_key(start_ms, "day", tz), piece_end - start_ms
+        start_ms = piece_end
+
+
+def prune(items: list[list[Any]], horizon_ms: int) -> list[list[Any]]:
+    """Drop entries whose timestamp (first element) is before the horizon."""
+    if items and items[0][0] < horizon_ms:
+        return [item for item in items if item[0] >= horizon_ms]
+    return items
+
+
+def within(items: Iterable[list[Any]], start_ms: int, end_ms: int) -> list[list[Any]]:
+    """Entries with start < ts <= end: a rolling window ending at the current event."""
+    return [item for item in items if start_ms < item[0] <= end_ms]
+
+
+def insert_sorted(items: list[list[Any]], item: list[Any]) -> None:
+    """Keep event lists in time order even when events arrive out of order."""
+    index = len(items)
+    while index and items[index - 1][0] > item[0]:
+        index -= 1
+    items.insert(index, item)

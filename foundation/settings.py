@@ -1,0 +1,207 @@
+"""The one place configuration comes from: environment variables with defaults that run locally.
+
+Every field is documented in the README's configuration table; `wagerstream config` prints the
+effective values. Fields are read once per process (`get_settings()` is cached) because a
+worker must not change its mind about ports or topics halfway through a run.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from foundation.secrets import from_files, local_secret
+
+REDIS_USER = "wagerstream"  # the local stack's ACL user (tooling.stack.manager)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- local stack -------------------------------------------------------------------
+    stack_dir: Path = Field(PROJECT_ROOT / ".stack", description="Folder of the local stack.")
+    kafka_port: int = Field(19092, description="Local broker's client port.")
+    kafka_controller_port: int = Field(19093, description="Local broker's KRaft controller port.")
+    kafka_heap: str = Field("1g", description="Local broker's JVM heap (-Xmx).")
+    postgres_port: int = Field(15432, description="Local PostgreSQL port.")
+    redis_port: int = Field(16379, description="Local Redis port.")
+
+    # --- connections (default to the local stack) ---------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka bootstrap servers; default localhost:KAFKA_PORT."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client (workers, relay, sink, tools) connects."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism for SASL_PLAINTEXT and SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user of every Kafka client.")
+    kafka_sasl_password: str | None = Field(None, description="SASL password (or _FILE).")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (TLS)."
+    )
+    kafka_sasl_ssl_port: int = Field(
+        0,
+        description="Local broker: also listen with SASL_SSL on this port (0 = off); needs "
+        "KAFKA_SSL_KEYSTORE_PEM and creates KAFKA_SASL_USERNAME as a SCRAM user.",
+    )
+    kafka_ssl_keystore_pem: Path | None = Field(
+        None, description="Local broker's SASL_SSL listener: PEM file, private key then chain."
+    )
+    postgres_dsn: str | None = Field(
+        None, description="PostgreSQL DSN; default the local stack's `wagerstream` database."
+    )
+    cdc_postgres_dsn: str | None = Field(
+        None,
+        description="DSN of the CDC relay (role with REPLICATION and SELECT on the ledger only); "
+        "default the local stack's `wagerstream_cdc` role.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL; default the local stack's, as its ACL user `wagerstream` "
+        "(keys under REDIS_PREFIX only).",
+    )
+    redis_password: str | None = Field(
+        None,
+        description="Password of the local stack's Redis ACL user; default generated once into "
+        "STACK_DIR/secrets/redis-password.",
+    )
+    clickhouse_url: str | None = Field(
+        None, description="ClickHouse: `http://user:pw@host:8123`, or default embedded chdb://."
+    )
+    clickhouse_database: str = Field("wagerstream", description="ClickHouse database.")
+    clickhouse_sink_password: str | None = Field(
+        None,
+        description="Password of the `wagerstream_sink` user that marts migration 0004 creates "
+        "on a ClickHouse server (only its SHA-256 is sent); unused by the embedded engine.",
+    )
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry; unset = Avro single-object encoding."
+    )
+
+    # --- contract ----------------------------------------------------------------------
+    topic_partitions: int = Field(12, description="Partitions of every player-keyed topic.")
+    topic_replication: int = Field(1, description="Replication factor of created topics.")
+    redis_prefix: str = Field("ws", description="Prefix of every Redis read-model key.")
+    max_clock_skew_ms: int = Field(
+        300_000, description="Events whose occurred_at is further in the future go to the DLQ."
+    )
+
+    # --- worker ------------------------------------------------------------------------
+    app_id: str = Field("wagerstream", description="Faust app id = consumer group prefix.")
+    worker_web_port: int = Field(6066, description="Worker HTTP port (/metrics, /health).")
+    worker_web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
+    state_dir: Path | None = Field(None, description="RocksDB tables; default STACK_DIR/state.")
+    settled_memory_ms: int = Field(
+        7 * 24 * 3600 * 1000,
+        description="How long a settled bet id is remembered (late placements, duplicates).",
+    )
+    worker_instance_id: str | None = Field(
+        None,
+        description="Static group membership id (e.g. the pod name): a restarted worker takes "
+        "its partitions back without a rebalance.",
+    )
+    session_timeout_s: float = Field(
+        10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
+    )
+    log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    worker_batch_max: int = Field(
+        1000,
+        description="Most events per agent batch: state, changelog and Redis writes are made "
+        "once per player per batch.",
+    )
+    worker_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description="Where a new consumer group (workers and ClickHouse sink) starts: "
+        "`earliest` (all retained input) or `latest` (only new events: the latency benchmark "
+        "and `wagerstream chaos`).",
+    )
+    worker_agents: str = Field(
+        "all",
+        description="`all`, or `noop` (one do-nothing agent: the throughput benchmark's "
+        "framework ceiling).",
+    )
+    risk_config: Path | None = Field(
+        None, description="TOML file of the risk rules' thresholds; default agents/risk.toml."
+    )
+    dedup_memory_ms: int = Field(
+        3_600_000,
+        description="How long (event time) the risk rules remember event ids to skip replays.",
+    )
+    stuck_scan_s: float = Field(
+        60.0, description="Seconds between scans for stuck bets of players who went quiet."
+    )
+
+    # --- ClickHouse sink ----------------------------------------------------------------
+    marts_port: int = Field(
+        6068, description="ClickHouse sink HTTP port (/metrics, /health, /query)."
+    )
+    marts_batch_max: int = Field(20000, description="Most records per ClickHouse insert.")
+    marts_batch_wait_ms: int = Field(
+        250, description="Longest wait to fill a ClickHouse batch (freshness vs. insert size)."
+    )
+    marts_fault_file: Path | None = Field(
+        None,
+        description="Fault injection (`wagerstream chaos`): while this file exists, every "
+        "ClickHouse insert of the sink fails.",
+    )
+
+    # --- CDC relay ---------------------------------------------------------------------
+    cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")
+    cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        """`<NAME>_FILE` for every credential-bearing setting (see foundation.secrets)."""
+        if isinstance(data, dict):
+            return {**from_files(), **data}
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kafka(self) -> str:
+        return self.kafka_bootstrap_servers or f"localhost:{self.kafka_port}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def postgres(self) -> str:
+        return self.postgres_dsn or (
+            f"postgresql://wagerstream@localhost:{self.postgres_port}/wagerstream"
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cdc_postgres(self) -> str:
+        return self.cdc_postgres_dsn or (
+            f"postgresql://wagerstream_cdc@localhost:{self.postgres_port}/wagerstream"
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def redis(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        password = self.redis_password or local_secret(self.stack_dir, "redis-password")
+        return f"redis://{REDIS_USER}:{password}@localhost:{self.redis_port}/0"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def clickhouse(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.stack_dir / 'clickhouse'}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir or self.stack_dir / "state"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

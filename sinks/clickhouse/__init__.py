@@ -1,0 +1,1 @@
+"""ClickHouse: fact rows, DDL migrations, the sink process and its query endpoint."""

@@ -1,0 +1,335 @@
+"""`wagerstream demo`: the whole system on this machine, ending in a report.
+
+Stack up, topics, ledger migrations; the CDC relay, the workers and the ClickHouse sink as
+background processes; a simulated operator (`loadgen/operator.py`) with a kick-off burst and
+labelled risk patterns played through the ledger and Kafka; then signals scored against the
+labels, KPIs from the marts, and `report/index.html`. The fleet keeps running afterwards so
+the user can query it; `wagerstream demo --stop` stops it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from foundation.settings import Settings
+from ledger.migrate import migrate as migrate_ledger
+from loadgen.operator import HOUR_MS, PATTERNS, simulate
+from loadgen.producer import EventProducer
+from loadgen.runner import play
+from tooling import report
+from tooling.promstats import scrape
+from tooling.stack.manager import Stack
+from tooling.supervisor import consumer_lag, query_sink, wait_healthy, wait_http
+from topics.admin import create_topics
+from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS
+from topics.serde import AvroSerde
+
+
+@dataclass
+class DemoOptions:
+    players: int = 2000
+    per_pattern: int = 10
+    hours: float = 4.0
+    rate: float = 1500.0  # average actions/s; the burst goes above it
+    seed: int = 7
+    tenant: str = "demo"
+    workers: int = 1
+    report_dir: Path = Path("report")
+
+
+@dataclass
+class Fleet:
+    """The demo's background processes, remembered in STACK_DIR/demo-<APP_ID>.json for
+    --stop."""
+
+    settings: Settings
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "APP_ID": s.app_id,
+            "CLICKHOUSE_URL": s.clickhouse,
+            "CDC_SLOT": s.cdc_slot,
+            "CDC_METRICS_PORT": str(s.cdc_metrics_port),
+            "MARTS_PORT": str(s.marts_port),
+            "STATE_DIR": str(s.state_path),
+            "KAFKA_BOOTSTRAP_SERVERS": s.kafka,
+            "POSTGRES_DSN": s.postgres,
+            "CDC_POSTGRES_DSN": s.cdc_postgres,
+            "REDIS_URL": s.redis,
+            **extra,
+        }
+
+    def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
+        log = self.settings.stack_dir / "logs" / f"demo-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "wagerstream", *args],
+                env=self.env(**env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        self.remember()
+        return proc
+
+    def remember(self) -> None:
+        _pid_file(self.settings).write_text(json.dumps({n: p.pid for n, p in self.procs.items()}))
+
+    def worker_ports(self) -> list[int]:
+        return [self.settings.worker_web_port + i for i in range(len(self.workers()))]
+
+    def workers(self) -> list[str]:
+        return [n for n in self.procs if n.startswith("worker")]
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.stack_dir / f"demo-{settings.app_id}.json"
+
+
+def stop_fleet(settings: Settings) -> list[str]:
+    """Stop what a previous demo left running (only processes that are still wagerstream)."""
+    path = _pid_file(settings)
+    if not path.exists():
+        return []
+    stopped = []
+    for name, pid in json.loads(path.read_text()).items():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"wagerstream" in cmdline:
+            os.killpg(pid, signal.SIGTERM)
+            stopped.append(name)
+    for _ in range(100):
+        if not any(Path(f"/proc/{pid}").exists() for pid in json.loads(path.read_text()).values()):
+            break
+        time.sleep(0.2)
+    path.unlink()
+    return stopped
+
+
+def _wait_lag(s: Settings, console: Console, what: str, timeout: float = 1200) -> None:
+    def lag() -> int:
+        return consumer_lag(s.kafka, s.app_id, CONSUMED_TOPICS, s.topic_partitions) + consumer_lag(
+            s.kafka, f"{s.app_id}-marts", FACT_TOPICS, s.topic_partitions
+        )
+
+    first = lag()
+    if first == 0:
+        return
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(what, total=first)
+        deadline = time.monotonic() + timeout
+        left = first
+        while left > 0 and time.monotonic() < deadline:
+            time.sleep(1)
+            left = lag()
+            progress.update(task, completed=max(0, first - left))
+    if left:
+        raise TimeoutError(f"still {left} events behind after {timeout:.0f} s ({what})")
+
+
+def _sum_metric(port: int, name: str) -> float:
+    try:
+        return sum(v for labels, v in scrape(port, name))
+    except httpx.HTTPError:
+        return 0.0
+
+
+def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
+    console.rule("local stack")
+    Stack(s).up()
+    topics = create_topics(s.kafka, s.topic_partitions, s.topic_replication)
+    console.print(f"topics: {len(topics.created)} created, {len(topics.existing)} already there")
+    migrate_ledger(s.postgres)
+    stopped = stop_fleet(s)
+    if stopped:
+        console.print(f"stopped the previous demo's {', '.join(stopped)}")
+
+    console.rule("relay, workers, ClickHouse sink")
+    fleet = Fleet(s)
+    relay = fleet.start("cdc", ["cdc"])
+    for i in range(opts.workers):
+        fleet.start(
+            f"worker{i}",
+            ["worker"],
+            WORKER_WEB_PORT=str(s.worker_web_port + i),
+            WORKER_INSTANCE_ID=f"demo-{i}",
+            STUCK_SCAN_S="5",
+            STATE_DIR=str(s.state_path / f"demo-{i}"),
+        )
+    sink = fleet.start("sink", ["marts", "sink"])
+    for port, name in zip(fleet.worker_ports(), fleet.workers(), strict=True):
+        wait_healthy(port, fleet.procs[name], timeout=180)
+    wait_http(f"http://127.0.0.1:{s.marts_port}/health", sink, "marts sink", timeout=180)
+    time.sleep(1)
+    if relay.poll() is not None:
+        raise RuntimeError("the CDC relay exited: see .stack/logs/demo-cdc.log")
+    console.print(f"{opts.workers} worker(s), relay and sink up; logs in {s.stack_dir / 'logs'}")
+    _wait_lag(s, console, "catching up on what the topics already hold")
+
+    console.rule("traffic")
+    sim_start = int(time.time() * 1000) - int(opts.hours * HOUR_MS)
+    traffic = simulate(
+        opts.tenant, opts.players, opts.seed, sim_start, opts.hours, opts.per_pattern
+    )
+    counts = traffic.counts()
+    speedup = opts.rate * opts.hours * 3600 / max(1, len(traffic.actions))
+    console.print(
+        f"{counts['players']} players, {counts['events']} events, "
+        f"{counts['postings']} ledger postings, {counts['labels']} labelled patterns; "
+        f"{opts.hours} h of play at {speedup:.0f}x"
+    )
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        began = time.monotonic()
+        while not done.is_set():
+            total = sum(
+                _sum_metric(p, "wagerstream_events_out_total") for p in fleet.worker_ports()
+            )
+            samples.append((time.monotonic() - began, total))
+            time.sleep(1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
+    stats = play(traffic, s.postgres, producer, speedup, sim_start)
+    console.print(
+        f"sent {stats.actions} actions in {stats.seconds:.1f} s "
+        f"({stats.rate:.0f}/s); ledger refused {len(stats.refused)}"
+    )
+    _wait_lag(s, console, "workers and sink draining")
+    labels = {(x["player_id"], x["code"]) for x in traffic.labels}
+    tenants = ", ".join(f"'{t}'" for t in traffic.tenants)
+
+    def signals() -> set[tuple[str, str]]:
+        rows = query_sink(
+            s.marts_port,
+            f"SELECT player_id, code FROM wagerstream.signals FINAL WHERE tenant_id IN ({tenants})",
+        )
+        return {(r["player_id"], r["code"]) for r in rows}
+
+    deadline = time.monotonic() + 60  # stuck bets of quiet players come from a 5 s timer
+    got = signals()
+    while not labels <= got and time.monotonic() < deadline:
+        time.sleep(2)
+        _wait_lag(s, console, "draining")
+        got = signals()
+    done.set()
+    sampler.join()
+    scores = report.score(labels, got, PATTERNS)
+
+    console.rule("results")
+    brands = query_sink(
+        s.marts_port,
+        f"""SELECT brand_id AS brand, currency, sum(handle_minor) AS handle,
+        sum(ggr_minor) AS ggr, sum(ngr_minor) AS ngr, sum(deposits_minor) AS deposits,
+        sum(ftd_count) AS ftd FROM wagerstream.kpi_daily WHERE tenant_id IN ({tenants})
+        GROUP BY brand, currency ORDER BY brand""",
+    )
+    lags = query_sink(
+        s.marts_port,
+        "SELECT product, dateDiff('millisecond', placed_at, settled_at) AS lag "
+        f"FROM wagerstream.bet_lifecycle WHERE tenant_id IN ({tenants}) "
+        "AND is_placed > 0 AND is_settled > 0",
+    )
+    by_product: dict[str, list[int]] = {}
+    for row in lags:
+        by_product.setdefault(row["product"], []).append(row["lag"])
+    fresh = [
+        r["f"]
+        for r in query_sink(
+            s.marts_port,
+            "SELECT dateDiff('millisecond', commit_ts, inserted_at) "
+            f"AS f FROM wagerstream.ledger_entries WHERE tenant_id IN ({tenants}) "
+            f"AND op = 'c' AND commit_ts >= fromUnixTimestamp64Milli({sim_start})",
+        )
+    ]
+    fresh_sorted = sorted(fresh)
+
+    def pct(q: float) -> int:
+        return fresh_sorted[min(len(fresh_sorted) - 1, int(q * len(fresh_sorted)))] if fresh else 0
+
+    throughput = [
+        (t1, (v1 - v0) / (t1 - t0)) for (t0, v0), (t1, v1) in itertools.pairwise(samples) if t1 > t0
+    ]
+    sent = [
+        (t1, (a1 - a0) / (t1 - t0))
+        for (t0, a0), (t1, a1) in zip(stats.timeline, stats.timeline[1:], strict=False)
+        if t1 > t0
+    ]
+    summary = {
+        "players": counts["players"],
+        "events sent": counts["events"],
+        "ledger postings": counts["postings"],
+        "sending took (s)": round(stats.seconds, 1),
+        "peak worker events/s": round(max((v for _, v in throughput), default=0)),
+        "freshness p50 / p99 (ms)": f"{pct(0.5)} / {pct(0.99)}",
+        "ledger refusals": len(stats.refused),
+    }
+    index = report.write(
+        opts.report_dir,
+        {
+            "throughput": throughput,
+            "sent": sent,
+            "kickoff_s": (traffic.kickoff_ms - sim_start) / 1000 / speedup,
+            "settle_lags_ms": by_product,
+            "brands": brands,
+            "scores": scores,
+            "freshness_ms": fresh,
+            "summary": summary,
+        },
+    )
+
+    table = Table("brand", "currency", "handle", "GGR", "NGR", "deposits", "FTD")
+    for b in brands:
+        table.add_row(
+            b["brand"],
+            b["currency"],
+            *(f"{b[k] / 100:,.2f}" for k in ("handle", "ggr", "ngr", "deposits")),
+            str(b["ftd"]),
+        )
+    console.print(table)
+    table = Table("pattern", "labelled", "signalled", "precision", "recall")
+    for sc in scores:
+        table.add_row(
+            sc.code, str(sc.labelled), str(sc.signalled), f"{sc.precision:.2f}", f"{sc.recall:.2f}"
+        )
+    console.print(table)
+    table = Table("figure", "value")
+    for k, v in summary.items():
+        table.add_row(k, str(v))
+    console.print(table)
+    console.rule("done")
+    console.print(
+        f"Report: {index.resolve()}\nThe stack, the relay, {opts.workers} worker(s) and the "
+        "ClickHouse sink keep running. Query the marts with `.venv/bin/wagerstream query "
+        '"SELECT * FROM wagerstream.kpi_daily"`, read models with `redis-cli -p '
+        f"{s.redis_port} hgetall {s.redis_prefix}:{opts.tenant}:aml:<player>`. Stop the demo's "
+        "processes with `.venv/bin/wagerstream demo --stop`, the stack with "
+        "`.venv/bin/wagerstream stack down`."
+    )
+    return {"scores": scores, "report": index, "summary": summary, "refused": stats.refused}

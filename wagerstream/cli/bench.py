@@ -1,0 +1,89 @@
+"""`wagerstream bench`: benchmarks on the local stack."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from foundation.settings import get_settings
+
+app = typer.Typer(
+    help="Benchmarks on the local stack (JSON to stdout and bench/results/).", no_args_is_help=True
+)
+
+
+@app.command("ledger")
+def bench_ledger(
+    runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Seconds per load level.")] = 8.0,
+    backlog: Annotated[int, typer.Option(help="Transfers in the CDC catch-up backlog.")] = 20_000,
+    rate: Annotated[float, typer.Option(help="Paced transfers/s for commit → ack.")] = 2_000.0,
+) -> None:
+    """Posting throughput and latency (1/4/16 clients), CDC catch-up and commit → ack."""
+    import json
+
+    from bench.ledger import run
+
+    print(json.dumps(run(get_settings(), runs, seconds, backlog, rate), indent=2))
+
+
+@app.command("freshness")
+def bench_freshness(
+    runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Seconds of paced posting per run.")] = 20.0,
+    rate: Annotated[float, typer.Option(help="Paced transfers/s.")] = 2_000.0,
+) -> None:
+    """Ledger commit → visible in kpi_daily, p50/p95/p99 at a paced posting rate."""
+    import json
+
+    from bench.freshness import run
+
+    print(json.dumps(run(get_settings(), runs, seconds, rate), indent=2))
+
+
+@app.command("throughput")
+def bench_throughput(
+    runs: Annotated[int, typer.Option(help="Rounds; each figure is the median.")] = 3,
+    events: Annotated[
+        int, typer.Option(help="Backlog the input topics are topped up to.")
+    ] = 2_000_000,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per worker.")] = 45.0,
+) -> None:
+    """Input events/s on a backlog: a worker with all agents, a no-op Faust agent, and two
+    workers sharing the backlog; RSS and state bytes per player."""
+    import json
+
+    from bench.throughput import run
+
+    print(json.dumps(run(get_settings(), runs, events, seconds), indent=2))
+
+
+@app.command("rules")
+def bench_rules(
+    runs: Annotated[int, typer.Option(help="Runs; the figure is the median.")] = 3,
+    events: Annotated[int, typer.Option(help="Simulated events per run.")] = 30_000,
+) -> None:
+    """Decode, contract and every rule per event, without Faust or I/O (µs/event)."""
+    import json
+
+    from bench.rules import run
+
+    print(json.dumps(run(runs, events), indent=2))
+
+
+@app.command("latency")
+def bench_latency(
+    runs: Annotated[int, typer.Option(help="Runs; each figure is the median.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per run.")] = 60.0,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Events/s; default half the last throughput benchmark's full worker."),
+    ] = None,
+) -> None:
+    """Produce → visible in the Redis read model, p50/p95/p99, at a fixed rate."""
+    import json
+
+    from bench.latency import run
+
+    print(json.dumps(run(get_settings(), runs, seconds, rate), indent=2))

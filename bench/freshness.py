@@ -24,7 +24,8 @@ from bench.ledger import _drop, _load, _relay, _setup_players
 from bench.results import save
 from foundation.settings import Settings
 from ledger.migrate import migrate
-from tooling.supervisor import MartsSinkProcess, consumer_lag
+from tooling.supervisor import MartsSinkProcess
+from topics.admin import consumer_lag
 from topics.catalogue import FACT_TOPICS
 
 

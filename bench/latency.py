@@ -25,11 +25,12 @@ import redis
 
 from bench.results import RESULTS, save
 from foundation.settings import Settings
+from foundation.units import HOUR_MS
 from loadgen.bets import generate
 from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
 from sinks.read_models import model_key
-from tooling.supervisor import free_port, start_worker, stop_worker, wait_healthy
+from tooling.supervisor import Supervisor, free_port, worker
 from topics.serde import AvroSerde
 
 PROBE_EVERY = 20
@@ -80,7 +81,7 @@ class ProbeWatcher(threading.Thread):
 
 def _background(rate: float, seconds: float) -> list[tuple[str, dict[str, Any]]]:
     """Enough mixed operator events for the run (Kafka events only)."""
-    start = int(time.time() * 1000) - 4 * 3_600_000
+    start = int(time.time() * 1000) - 4 * HOUR_MS
     events = kafka_events(f"lat{uuid.uuid4().hex[:6]}", start)
     return list(itertools.islice(events, int(rate * seconds * 1.1) + 1))
 
@@ -92,20 +93,17 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     background = _background(rate, seconds)
     port = free_port()
     workdir = settings.stack_dir / "bench" / app_id
-    proc = start_worker(
-        workdir / "worker.log",
-        {
-            "APP_ID": app_id,
-            "WORKER_WEB_PORT": str(port),
-            "STATE_DIR": str(workdir / "state"),
-            "WORKER_OFFSET_RESET": "latest",
-            "LOG_LEVEL": "WARNING",
-        },
-    )
+    env = {
+        "APP_ID": app_id,
+        "STATE_DIR": str(workdir / "state"),
+        "WORKER_OFFSET_RESET": "latest",
+        "LOG_LEVEL": "WARNING",
+    }
+    sup = Supervisor()
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
     watcher = ProbeWatcher(settings.redis)
     try:
-        wait_healthy(port, proc, timeout=300)
+        sup.start(worker("worker", workdir / "worker.log", port, env), timeout=300)
         watcher.start()
         began = time.monotonic()
         sent = probes = 0
@@ -136,7 +134,8 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
             time.sleep(0.05)
     finally:
         watcher.stopped.set()
-        stop_worker(proc)
+        sup.check()
+        sup.stop_all()
     lat = sorted(watcher.latencies_ms)
     if len(lat) < 2:
         raise RuntimeError(f"only {len(lat)} of {probes} probes became visible: see {workdir}")

@@ -26,7 +26,7 @@ import psycopg
 
 from bench.results import summarise, write
 from foundation.settings import Settings
-from ledger.cdc import CdcRelay
+from ledger.cdc import CdcRelay, drop_slot
 from ledger.client import Ledger, Overdraft
 from ledger.migrate import migrate
 from ledger.pgoutput import parse_lsn
@@ -137,8 +137,7 @@ def _relay(settings: Settings, slot: str) -> tuple[CdcRelay, int]:
 
 
 def _drop(settings: Settings, slot: str) -> None:
-    with psycopg.connect(settings.postgres, autocommit=True) as conn:
-        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    drop_slot(settings.postgres, slot, forget_state=False)
 
 
 def bench_catch_up(

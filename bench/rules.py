@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench import results
+from foundation.units import HOUR_MS
 from loadgen.operator import kafka_events
 from topics.deadletter import decode_checked
 from topics.serde import AvroSerde
@@ -34,7 +35,7 @@ class _DictTable(dict):  # type: ignore[type-arg]
 
 def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
     serde = AvroSerde()
-    start = int(time.time() * 1000) - 4 * 3_600_000
+    start = int(time.time() * 1000) - 4 * HOUR_MS
     return [
         (topic, serde.encode(topic, record), record["player_id"].encode())
         for topic, record in itertools.islice(kafka_events("rules", start), events)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import statistics
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -27,17 +26,12 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.results import save
 from foundation.kafka import client_config
 from foundation.settings import Settings
+from foundation.units import HOUR_MS
 from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
 from tooling.promstats import scrape
-from tooling.supervisor import (
-    consumer_lag,
-    free_port,
-    rss_mb,
-    start_worker,
-    stop_worker,
-    wait_healthy,
-)
+from tooling.supervisor import Child, Supervisor, free_port, rss_mb, worker
+from topics.admin import consumer_lag
 from topics.catalogue import INPUT_TOPICS
 from topics.serde import AvroSerde
 
@@ -58,7 +52,7 @@ def top_up(settings: Settings, events: int) -> dict[str, int]:
     """Send simulated operator traffic until the input topics retain at least `events`."""
     missing = events - sum(backlog(settings).values())
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
-    start = int(time.time() * 1000) - 4 * 3_600_000
+    start = int(time.time() * 1000) - 4 * HOUR_MS
     events = kafka_events(f"tp{uuid.uuid4().hex[:6]}", start)
     for topic, record in itertools.islice(events, max(0, missing)):
         producer.send(topic, record)
@@ -105,31 +99,29 @@ def measure(
 ) -> dict[str, Any]:
     """Input events/s of `processes` workers sharing one new consumer group."""
     app_id = f"bench-tp-{agents}{processes}-{uuid.uuid4().hex[:6]}"
-    workers: list[tuple[subprocess.Popen[bytes], int]] = []
-    try:
+    workers: list[tuple[Child, int]] = []
+    with Supervisor().running() as sup:
         for i in range(processes):
             port = free_port()
             workdir = settings.stack_dir / "bench" / app_id / str(i)
             env = {
                 "APP_ID": app_id,
-                "WORKER_WEB_PORT": str(port),
                 "STATE_DIR": str(workdir / "state"),
                 "WORKER_AGENTS": agents,
                 "LOG_LEVEL": "WARNING",
             }
-            workers.append((start_worker(workdir / "worker.log", env), port))
-        for proc, port in workers:
-            wait_healthy(port, proc, timeout=300)
+            child = sup.start(worker(f"worker{i}", workdir / "worker.log", port, env), None)
+            workers.append((child, port))
+        for child, _ in workers:
+            sup.wait(child.is_ready, f"{child.name} healthy", 300)
         time.sleep(warmup)
-        for proc, port in workers:  # a late rebalance would stall the window: wait it out
-            wait_healthy(port, proc, timeout=300)
+        for child, _ in workers:  # a late rebalance would stall the window: wait it out
+            sup.wait(child.is_ready, f"{child.name} healthy", 300)
         before, began = sum(_processed(p) for _, p in workers), time.monotonic()
         time.sleep(seconds)
         after, ended = sum(_processed(p) for _, p in workers), time.monotonic()
-        rss = [rss_mb(proc.pid) for proc, _ in workers]
-    finally:
-        for proc, _ in workers:
-            stop_worker(proc)
+        sup.check()
+        rss = [rss_mb(child.pid) for child, _ in workers]
     result: dict[str, Any] = {
         "events_per_s": (after - before) / (ended - began),
         "rss_mb_per_worker": statistics.fmean(rss),

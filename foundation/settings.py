@@ -15,9 +15,19 @@ from pydantic import Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from foundation.secrets import from_files, local_secret
+from foundation.units import DAY_MS, HOUR_MS
 
 REDIS_USER = "wagerstream"  # the local stack's ACL user (tooling.stack.manager)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project_root() -> Path:
+    """The checkout when running from one (the local stack lives in its `.stack/`); the
+    working directory when installed from a wheel (site-packages is no place for data)."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "pyproject.toml").exists() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 
 
 class Settings(BaseSettings):
@@ -99,7 +109,7 @@ class Settings(BaseSettings):
     worker_web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
     state_dir: Path | None = Field(None, description="RocksDB tables; default STACK_DIR/state.")
     settled_memory_ms: int = Field(
-        7 * 24 * 3600 * 1000,
+        7 * DAY_MS,
         description="How long a settled bet id is remembered (late placements, duplicates).",
     )
     worker_instance_id: str | None = Field(
@@ -128,10 +138,10 @@ class Settings(BaseSettings):
         "framework ceiling).",
     )
     risk_config: Path | None = Field(
-        None, description="TOML file of the risk rules' thresholds; default agents/risk.toml."
+        None, description="TOML file of the risk rules' thresholds; default agents/rules/risk.toml."
     )
     dedup_memory_ms: int = Field(
-        3_600_000,
+        HOUR_MS,
         description="How long (event time) the risk rules remember event ids to skip replays.",
     )
     stuck_scan_s: float = Field(

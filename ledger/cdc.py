@@ -375,3 +375,25 @@ def slot_lag_bytes(dsn: str, slot: str) -> int | None:
     if lag is not None:
         CDC_SLOT_LAG_BYTES.set(lag)
     return lag
+
+
+def drop_slot(dsn: str, slot: str, forget_state: bool = True, timeout: float = 10) -> bool:
+    """Drop a replication slot and, with `forget_state`, the relay's resume point for it
+    (`cdc.relay_state`); True when a slot was dropped. A slot left behind holds WAL on the
+    server for ever, so every run that makes one ends here. A relay that was just stopped may
+    keep the slot active for a moment: wait up to `timeout` for it to let go."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            ).fetchone()
+            if row is None or not row[0] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        dropped = row is not None and not row[0]
+        if dropped:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        if forget_state:
+            conn.execute("DELETE FROM cdc.relay_state WHERE slot = %s", (slot,))
+    return dropped

@@ -39,6 +39,8 @@ def discover(directory: Path = MIGRATIONS) -> list[Migration]:
     for path in sorted(directory.glob("*.sql")):
         number, _, name = path.stem.partition("_")
         found.append(Migration(int(number), name, path.read_text()))
+    if not found:  # an incomplete install would otherwise leave no ledger
+        raise MigrationError(f"no ledger migrations in {directory}: reinstall wagerstream")
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migrations share a version number in {directory}")

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from foundation.units import HOUR_MS
+
 PRODUCTS = ("sportsbook", "casino", "live_casino", "poker")
 PROVIDERS = {
     "sportsbook": ("kambi", "sbtech"),
@@ -79,9 +81,7 @@ def generate(
             "bonus_stake_minor": bonus,
             "currency": currency,
             "odds": round(rng.uniform(1.1, 9.0), 2) if product == "sportsbook" else None,
-            "event_start_at": clock + rng.randint(0, 3_600_000)
-            if product == "sportsbook"
-            else None,
+            "event_start_at": clock + rng.randint(0, HOUR_MS) if product == "sportsbook" else None,
         }
         settles = rng.random() < settle_share
         settled = {

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.rules.windows import HOUR_MS, MINUTE_MS
+from foundation.units import HOUR_MS, MINUTE_MS
 
 JURISDICTIONS = {  # jurisdiction → (currency, brand suffix, minor units per EUR, roughly)
     "UKGC": ("GBP", "uk", 0.87),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,15 +12,11 @@ import pytest
 import redis
 
 from foundation.settings import Settings, get_settings
+from ledger.cdc import drop_slot
 from loadgen.producer import EventProducer
-from tooling.supervisor import (
-    consumer_lag,
-    free_port,
-    start_worker,
-    stop_worker,
-    wait_healthy,
-)
-from topics.admin import create_topics
+from tooling import supervisor as procs
+from tooling.supervisor import Child, Supervisor, free_port
+from topics.admin import consumer_lag, create_topics
 from topics.catalogue import CONSUMED_TOPICS
 from topics.serde import AvroSerde
 
@@ -57,60 +51,62 @@ def redis_client(stack: Settings) -> redis.Redis:
     return redis.Redis.from_url(stack.redis, decode_responses=True)
 
 
+@pytest.fixture(scope="session")
+def supervisor() -> Iterator[Supervisor]:
+    """Every process a test starts runs under this; whatever happens, all are stopped."""
+    with Supervisor().running() as sup:
+        yield sup
+
+
 @dataclass
 class WorkerHandle:
     """A worker subprocess with its own consumer group, state dir and web port."""
 
+    supervisor: Supervisor
     app_id: str
     state_dir: Path
     log: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    child: Child | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.proc
 
     def env(self) -> dict[str, str]:
         return {
             "APP_ID": self.app_id,
             "STATE_DIR": str(self.state_dir),
-            "WORKER_WEB_PORT": str(self.port),
             "LOG_LEVEL": "INFO",
             **self.extra_env,
         }
 
     def start(self) -> None:
-        self.proc = start_worker(self.log, self.env())
-        try:
-            wait_healthy(self.port, self.proc, timeout=180)
-        except Exception:
-            print(self.log.read_text()[-5000:])
-            raise
+        child = procs.worker(f"worker-{self.app_id}", self.log, self.port, self.env())
+        self.child = self.supervisor.start(child, timeout=180)
 
     def wait_caught_up(self, timeout: float = 600) -> None:
         """Block until the group has committed everything on the topics it consumes.
 
         A new consumer group starts from the earliest offset, so on a machine that has run
         the tests before, a fresh worker first replays older tests' traffic."""
-        import time
-
         settings = get_settings()
-        deadline = time.monotonic() + timeout
-        lag = -1
-        while time.monotonic() < deadline:
-            lag = consumer_lag(settings.kafka, self.app_id, CONSUMED_TOPICS,
-                               settings.topic_partitions)  # fmt: skip
-            if lag == 0:
-                return
-            time.sleep(1)
-        raise TimeoutError(f"worker {self.app_id} still {lag} events behind")
+
+        def lag() -> int:
+            return consumer_lag(settings.kafka, self.app_id, CONSUMED_TOPICS,
+                                settings.topic_partitions)  # fmt: skip
+
+        self.supervisor.wait(lambda: lag() == 0, f"worker {self.app_id} caught up", timeout,
+                             progress=lambda: f"{lag()} events behind")  # fmt: skip
 
     def kill9(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        assert self.child is not None
+        self.child.kill()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            stop_worker(self.proc)
+        if self.child is not None:
+            self.child.stop()
 
 
 @pytest.fixture
@@ -120,8 +116,11 @@ def worker_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def worker(stack: Settings, tmp_path: Path, worker_env: dict[str, str]) -> Iterator[WorkerHandle]:
+def worker(
+    stack: Settings, tmp_path: Path, worker_env: dict[str, str], supervisor: Supervisor
+) -> Iterator[WorkerHandle]:
     handle = WorkerHandle(
+        supervisor=supervisor,
         app_id=f"wstest-{uuid.uuid4().hex[:8]}",
         state_dir=tmp_path / "state",
         log=tmp_path / "worker.log",
@@ -145,57 +144,34 @@ def ledger_dsn(stack: Settings) -> str:
 class RelayHandle:
     """A `wagerstream cdc` subprocess on its own replication slot."""
 
+    supervisor: Supervisor
     slot: str
     log: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    child: Child | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.proc
 
     def start(self, timeout: float = 120) -> None:
-        import sys
-        import time
-
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        before = self.log.read_text() if self.log.exists() else ""
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wagerstream", "cdc"],
-                env={**os.environ, "CDC_SLOT": self.slot, "CDC_METRICS_PORT": str(self.port)},
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log.read_text()[len(before) :].count("streaming slot"):
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"relay exited: {self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        raise TimeoutError("relay did not start streaming")
+        env = {"CDC_SLOT": self.slot, "CDC_METRICS_PORT": str(self.port)}
+        self.child = self.supervisor.start(
+            procs.relay(f"relay-{self.slot}", self.log, env), timeout
+        )
 
     def kill9(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        assert self.child is not None
+        self.child.kill()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        if self.child is not None:
+            self.child.stop(15)
 
 
 @pytest.fixture
-def relay(ledger_dsn: str, tmp_path: Path) -> Iterator[RelayHandle]:
-    import psycopg
-
-    handle = RelayHandle(slot=f"test_{uuid.uuid4().hex[:10]}", log=tmp_path / "cdc.log")
+def relay(ledger_dsn: str, tmp_path: Path, supervisor: Supervisor) -> Iterator[RelayHandle]:
+    handle = RelayHandle(supervisor, slot=f"test_{uuid.uuid4().hex[:10]}", log=tmp_path / "cdc.log")
     yield handle
     handle.stop()
-    with psycopg.connect(ledger_dsn, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-            " WHERE slot_name = %s",
-            (handle.slot,),
-        )
-        conn.execute("DELETE FROM cdc.relay_state WHERE slot = %s", (handle.slot,))
+    drop_slot(ledger_dsn, handle.slot)

@@ -1,6 +1,11 @@
-"""One valid record per contract schema, written out by hand (not generated from the schemas)."""
+"""One valid record per contract schema, written out by hand (not generated from the schemas),
+and `event`, the one builder every test's events start from."""
 
 from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 COMMON = {
@@ -159,3 +164,13 @@ SAMPLES: dict[str, tuple[str, dict]] = {
         {"player_id": "p1", "tenant_id": "t1", "occurred_at": T0},
     ),
 }
+
+
+def event(stem: str, **fields: Any) -> dict[str, Any]:
+    """A valid `stem` record: its sample with a fresh `event_id`, then `fields` over it, so a
+    contract change is made here once for every test."""
+    record = copy.deepcopy(SAMPLES[stem][1])
+    if "event_id" in record:
+        record["event_id"] = str(uuid.uuid4())
+    record.update(fields)
+    return record

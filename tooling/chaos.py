@@ -25,9 +25,7 @@ signalled twice and every labelled pattern signalled.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import statistics
 import threading
 import time
@@ -42,6 +40,7 @@ from rich.table import Table
 
 from foundation.kafka import client_config
 from foundation.settings import Settings
+from ledger.cdc import drop_slot
 from ledger.migrate import migrate as migrate_ledger
 from loadgen.operator import HOUR_MS, simulate
 from loadgen.producer import EventProducer
@@ -50,7 +49,7 @@ from tooling.demo import Fleet, stop_fleet
 from tooling.promstats import scrape
 from tooling.reconcile import reconcile
 from tooling.stack.manager import Kafka, Redis, Stack
-from tooling.supervisor import free_port, query_sink, rss_mb, wait_healthy, wait_http
+from tooling.supervisor import Supervisor, free_port, query_sink, rss_mb
 from topics.admin import create_topics
 from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS, SIGNAL_TOPICS
 from topics.serde import AvroSerde
@@ -127,7 +126,7 @@ class ChaosRun:
         self.opts = opts
         self.console = console
         self.tenant = f"chaos-{run}"
-        self.fleet = Fleet(self.s)
+        self.fleet = Fleet(self.s, Supervisor())  # stopped at exit, whatever happens
         self.extra = {"WORKER_OFFSET_RESET": "latest", "MARTS_FAULT_FILE": str(self.fault_file)}
         self.tenants: list[str] = []
         self.player: threading.Thread | None = None
@@ -137,35 +136,22 @@ class ChaosRun:
     def _worker_env(self, i: int) -> dict[str, str]:
         return {
             **self.extra,
-            "WORKER_WEB_PORT": str(self.s.worker_web_port + i),
             "WORKER_INSTANCE_ID": f"{self.s.app_id}-{i}",
             "STUCK_SCAN_S": "5",
             "STATE_DIR": str(self.s.state_path / f"w{i}"),
         }
 
     def start_relay(self) -> None:
-        log = self.s.stack_dir / "logs" / "demo-cdc.log"
-        seen = log.read_text().count("streaming slot") if log.exists() else 0
-        proc = self.fleet.start("cdc", ["cdc"], **self.extra)
-        deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-        while log.read_text().count("streaming slot") <= seen:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the CDC relay did not start streaming: see {log}")
-            time.sleep(0.2)
+        self.fleet.relay(RECOVERY_TIMEOUT_S, **self.extra)
 
     def start_worker(self, i: int) -> None:
-        proc = self.fleet.start(f"worker{i}", ["worker"], **self._worker_env(i))
-        wait_healthy(self.s.worker_web_port + i, proc, timeout=RECOVERY_TIMEOUT_S)
+        self.fleet.worker(i, RECOVERY_TIMEOUT_S, **self._worker_env(i))
 
     def start_sink(self) -> None:
-        proc = self.fleet.start("sink", ["marts", "sink"], **self.extra)
-        wait_http(f"http://127.0.0.1:{self.s.marts_port}/health", proc, "marts sink", 180)
+        self.fleet.sink(180, **self.extra)
 
     def healthy(self) -> bool:
-        for name, proc in self.fleet.procs.items():
-            if proc.poll() is not None:  # a fault must never kill a process for good
-                log = self.s.stack_dir / "logs" / f"demo-{name}.log"
-                raise RuntimeError(f"{name} exited with code {proc.returncode}: see {log}")
+        self.fleet.supervisor.check()  # a fault must never kill a process for good
         try:
             for i in range(self.opts.workers):
                 port = self.s.worker_web_port + i
@@ -186,20 +172,17 @@ class ChaosRun:
         return self.player is not None and self.player.is_alive()
 
     def rss(self) -> float:
-        return sum(rss_mb(p.pid) for n, p in self.fleet.procs.items() if n != "cdc")
+        children = self.fleet.children.items()
+        return sum(rss_mb(c.pid) for n, c in children if n != "cdc" and c.running)
 
     # --- faults -------------------------------------------------------------------------
     def inject(self, fault: str) -> None:
         """Apply one fault and undo it; returns when the fault is over (not yet recovered)."""
         if fault == "worker_kill":
-            victim = self.fleet.procs["worker0"]
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.wait()
-            self.fleet.start("worker0", ["worker"], **self._worker_env(0))
+            self.fleet.children["worker0"].kill()
+            self.fleet.worker(0, **self._worker_env(0))
         elif fault == "relay_kill":
-            victim = self.fleet.procs["cdc"]
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.wait()
+            self.fleet.children["cdc"].kill()
             self.start_relay()
         elif fault == "kafka_restart":
             broker = Kafka(self.s)
@@ -372,13 +355,7 @@ class ChaosRun:
         return report
 
     def _drop_slot(self) -> None:
-        with psycopg.connect(self.s.postgres, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                " WHERE slot_name = %s AND NOT active",
-                (self.s.cdc_slot,),
-            )
-            conn.execute("DELETE FROM cdc.relay_state WHERE slot = %s", (self.s.cdc_slot,))
+        drop_slot(self.s.postgres, self.s.cdc_slot)
 
     # --- reconciliation -----------------------------------------------------------------
     def reconcile(self, report: ChaosReport, labels: set[tuple[str, str]]) -> None:

@@ -13,8 +13,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from foundation.settings import Settings
@@ -31,11 +28,11 @@ from ledger.migrate import migrate as migrate_ledger
 from loadgen.operator import HOUR_MS, PATTERNS, simulate
 from loadgen.producer import EventProducer
 from loadgen.runner import play
-from tooling import report
+from tooling import report, supervisor
 from tooling.promstats import scrape
 from tooling.stack.manager import Stack
-from tooling.supervisor import consumer_lag, query_sink, wait_healthy, wait_http
-from topics.admin import create_topics
+from tooling.supervisor import Child, Supervisor, query_sink
+from topics.admin import consumer_lag, create_topics
 from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS
 from topics.serde import AvroSerde
 
@@ -54,16 +51,18 @@ class DemoOptions:
 
 @dataclass
 class Fleet:
-    """The demo's background processes, remembered in STACK_DIR/demo-<APP_ID>.json for
-    --stop."""
+    """The demo's background processes under the supervisor, remembered in
+    STACK_DIR/demo-<APP_ID>.json for --stop. They outlive the demo (the user queries them
+    afterwards), so the supervisor does not stop them at exit."""
 
     settings: Settings
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    supervisor: Supervisor = field(
+        default_factory=lambda: Supervisor(stop_at_exit=False, interrupt_main=True)
+    )
 
     def env(self, **extra: str) -> dict[str, str]:
         s = self.settings
         return {
-            **os.environ,
             "APP_ID": s.app_id,
             "CLICKHOUSE_URL": s.clickhouse,
             "CDC_SLOT": s.cdc_slot,
@@ -77,30 +76,44 @@ class Fleet:
             **extra,
         }
 
-    def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
-        log = self.settings.stack_dir / "logs" / f"demo-{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "wagerstream", *args],
-                env=self.env(**env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.procs[name] = proc
+    def log(self, name: str) -> Path:
+        return self.settings.stack_dir / "logs" / f"demo-{name}.log"
+
+    def start(self, child: Child, timeout: float | None = None) -> Child:
+        child.env = self.env(**child.env)
+        self.supervisor.start(child, timeout)
         self.remember()
-        return proc
+        return child
+
+    def relay(self, timeout: float | None = None, **env: str) -> Child:
+        return self.start(supervisor.relay("cdc", self.log("cdc"), env), timeout)
+
+    def worker(self, i: int, timeout: float | None = None, **env: str) -> Child:
+        port = self.settings.worker_web_port + i
+        name = f"worker{i}"
+        return self.start(supervisor.worker(name, self.log(name), port, env), timeout)
+
+    def sink(self, timeout: float | None = None, **env: str) -> Child:
+        port = self.settings.marts_port
+        return self.start(supervisor.sink("sink", self.log("sink"), port, env), timeout)
+
+    @property
+    def children(self) -> dict[str, Child]:
+        return self.supervisor.children
 
     def remember(self) -> None:
-        _pid_file(self.settings).write_text(json.dumps({n: p.pid for n, p in self.procs.items()}))
+        pids = {n: c.pid for n, c in self.children.items() if c.running}
+        _pid_file(self.settings).write_text(json.dumps(pids))
 
     def worker_ports(self) -> list[int]:
         return [self.settings.worker_web_port + i for i in range(len(self.workers()))]
 
     def workers(self) -> list[str]:
-        return [n for n in self.procs if n.startswith("worker")]
+        return [n for n in self.children if n.startswith("worker")]
+
+    def wait_ready(self, timeout: float) -> None:
+        for child in self.children.values():
+            self.supervisor.wait(child.is_ready, f"{child.name} ready", timeout)
 
 
 def _pid_file(settings: Settings) -> Path:
@@ -129,25 +142,21 @@ def stop_fleet(settings: Settings) -> list[str]:
     return stopped
 
 
-def _wait_lag(s: Settings, console: Console, what: str, timeout: float = 1200) -> None:
+def _wait_lag(s: Settings, fleet: Fleet, what: str, timeout: float = 1200) -> None:
+    """Until the workers' and the sink's groups have committed everything; fails at once
+    when a process of the fleet exits, and says how far behind it is every 10 s."""
+    left = {"events": -1}
+
     def lag() -> int:
         return consumer_lag(s.kafka, s.app_id, CONSUMED_TOPICS, s.topic_partitions) + consumer_lag(
             s.kafka, f"{s.app_id}-marts", FACT_TOPICS, s.topic_partitions
         )
 
-    first = lag()
-    if first == 0:
-        return
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(what, total=first)
-        deadline = time.monotonic() + timeout
-        left = first
-        while left > 0 and time.monotonic() < deadline:
-            time.sleep(1)
-            left = lag()
-            progress.update(task, completed=max(0, first - left))
-    if left:
-        raise TimeoutError(f"still {left} events behind after {timeout:.0f} s ({what})")
+    def caught_up() -> bool:
+        left["events"] = lag()
+        return left["events"] == 0
+
+    fleet.supervisor.wait(caught_up, what, timeout, progress=lambda: f"{left['events']} behind")
 
 
 def _sum_metric(port: int, name: str) -> float:
@@ -158,6 +167,16 @@ def _sum_metric(port: int, name: str) -> float:
 
 
 def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
+    """The demo; a fleet process that exits fails it at once, naming the process."""
+    fleet = Fleet(s)
+    try:
+        return _run_demo(s, opts, console, fleet)
+    except KeyboardInterrupt:
+        fleet.supervisor.check()
+        raise
+
+
+def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) -> dict[str, Any]:
     console.rule("local stack")
     Stack(s).up()
     topics = create_topics(s.kafka, s.topic_partitions, s.topic_replication)
@@ -168,26 +187,18 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
         console.print(f"stopped the previous demo's {', '.join(stopped)}")
 
     console.rule("relay, workers, ClickHouse sink")
-    fleet = Fleet(s)
-    relay = fleet.start("cdc", ["cdc"])
+    fleet.relay()
     for i in range(opts.workers):
-        fleet.start(
-            f"worker{i}",
-            ["worker"],
-            WORKER_WEB_PORT=str(s.worker_web_port + i),
+        fleet.worker(
+            i,
             WORKER_INSTANCE_ID=f"demo-{i}",
             STUCK_SCAN_S="5",
             STATE_DIR=str(s.state_path / f"demo-{i}"),
         )
-    sink = fleet.start("sink", ["marts", "sink"])
-    for port, name in zip(fleet.worker_ports(), fleet.workers(), strict=True):
-        wait_healthy(port, fleet.procs[name], timeout=180)
-    wait_http(f"http://127.0.0.1:{s.marts_port}/health", sink, "marts sink", timeout=180)
-    time.sleep(1)
-    if relay.poll() is not None:
-        raise RuntimeError("the CDC relay exited: see .stack/logs/demo-cdc.log")
+    fleet.sink()
+    fleet.wait_ready(timeout=180)
     console.print(f"{opts.workers} worker(s), relay and sink up; logs in {s.stack_dir / 'logs'}")
-    _wait_lag(s, console, "catching up on what the topics already hold")
+    _wait_lag(s, fleet, "catching up on what the topics already hold")
 
     console.rule("traffic")
     sim_start = int(time.time() * 1000) - int(opts.hours * HOUR_MS)
@@ -221,7 +232,7 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
         f"sent {stats.actions} actions in {stats.seconds:.1f} s "
         f"({stats.rate:.0f}/s); ledger refused {len(stats.refused)}"
     )
-    _wait_lag(s, console, "workers and sink draining")
+    _wait_lag(s, fleet, "workers and sink draining")
     labels = {(x["player_id"], x["code"]) for x in traffic.labels}
     tenants = ", ".join(f"'{t}'" for t in traffic.tenants)
 
@@ -236,7 +247,7 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
     got = signals()
     while not labels <= got and time.monotonic() < deadline:
         time.sleep(2)
-        _wait_lag(s, console, "draining")
+        _wait_lag(s, fleet, "draining")
         got = signals()
     done.set()
     sampler.join()

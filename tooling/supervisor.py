@@ -1,55 +1,296 @@
-"""Start, probe and stop worker processes: used by the demo, the benchmarks and the tests."""
+"""The one process supervisor: the demo, chaos, the benchmarks and the tests start every
+`wagerstream` subprocess through it.
+
+A child has its own log file (a fresh one per start, the previous kept as `.1`), a way to tell
+it is ready (an HTTP health URL or a log line), and a watcher thread that notices its exit
+within `POLL_S`. An exit nobody asked for is a failure of the whole run: every wait of the
+supervisor raises `ChildExited` with the child's name, exit code and last log lines, instead of
+waiting on a process that is gone. A child stopped on purpose (`stop`, `kill`) is not a failure.
+Every child runs in its own session, so stopping it stops its whole process group, and
+`stop_all` (also at interpreter exit) leaves nothing behind.
+"""
 
 from __future__ import annotations
 
+import _thread
+import atexit
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from foundation.kafka import security_config
+POLL_S = 0.5
+PROGRESS_EVERY_S = 10.0
+PARENT_ENV = "WAGERSTREAM_DIE_WITH"  # pid whose death kills the child (Linux PDEATHSIG)
+PR_SET_PDEATHSIG = 1
 
 
-def start_worker(log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "wagerstream", "worker"],
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+def die_with_parent() -> None:
+    """In a child started by a supervisor: die when the supervising process dies, even by
+    kill -9 (no atexit runs then), so a killed test or chaos run leaves no orphans."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(parent):  # it died before prctl took effect
+        os._exit(1)
 
 
-def wait_http(
-    url: str, proc: subprocess.Popen[bytes] | None, what: str, timeout: float = 120
-) -> None:
-    """Block until `url` answers 200; fail early when `proc` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was up")
+class ChildExited(RuntimeError):
+    """A supervised process exited while the run still needed it."""
+
+    def __init__(self, name: str, code: int | None, tail: str) -> None:
+        self.name, self.code, self.tail = name, code, tail
+        super().__init__(f"{name} exited with code {code}; last lines of its log:\n{tail}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wagerstream_command() -> list[str]:
+    return [sys.executable, "-m", "wagerstream"]
+
+
+@dataclass
+class Child:
+    """One `python -m wagerstream <args>` process (`program` replaces the command)."""
+
+    name: str
+    args: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    health_url: str | None = None
+    ready_line: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    expected_down: bool = True
+    die_with_parent: bool = True
+    program: list[str] = field(default_factory=wagerstream_command)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"{self.name} was never started"
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def start(self) -> Child:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        if self.log.exists() and self.log.stat().st_size:
+            self.log.replace(self.log.with_name(self.log.name + ".1"))
+        env = {**os.environ, **self.env}
+        if self.die_with_parent:
+            env[PARENT_ENV] = str(os.getpid())
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*self.program, *self.args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.expected_down = False
+        return self
+
+    def tail(self, lines: int = 30) -> str:
+        return tail(self.log, lines)
+
+    def failure(self) -> ChildExited | None:
+        """The exit nobody asked for, if this child has had one."""
+        if self.proc is None or self.expected_down or self.proc.poll() is None:
+            return None
+        return ChildExited(self.name, self.proc.returncode, self.tail())
+
+    def is_ready(self) -> bool:
+        if self.health_url is not None:
+            try:
+                return httpx.get(self.health_url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        if self.ready_line is not None:
+            return self.ready_line in self.log.read_text(errors="replace")
+        return True
+
+    def signal(self, sig: int) -> None:
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
+
+    def kill(self) -> None:
+        """kill -9 the whole process group (a crash, for chaos and the tests)."""
+        self.expected_down = True
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM, then SIGKILL after `timeout`."""
+        self.expected_down = True
+        if not self.running:
+            return
+        self.signal(signal.SIGTERM)
+        assert self.proc is not None
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class Supervisor:
+    """The children of one run, watched from one thread."""
+
+    def __init__(
+        self,
+        on_exit: Callable[[ChildExited], None] | None = None,
+        stop_at_exit: bool = True,
+        interrupt_main: bool = False,
+    ) -> None:
+        """`interrupt_main`: an unexpected exit raises KeyboardInterrupt in the main thread at
+        once (whatever it is doing); `check()` then names the child."""
+        self.children: dict[str, Child] = {}
+        self.on_exit = on_exit
+        self.interrupt_main = interrupt_main
+        self.stop_at_exit = stop_at_exit
+        self._reported: set[int] = set()
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._watcher.start()
+        if stop_at_exit:
+            atexit.register(self.stop_all)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_S):
+            for child in list(self.children.values()):
+                failed = child.failure()
+                if failed is not None and child.pid not in self._reported:
+                    self._reported.add(child.pid)
+                    print(f"supervisor: {failed}", file=sys.stderr, flush=True)
+                    if self.on_exit is not None:
+                        self.on_exit(failed)
+                    if self.interrupt_main:
+                        _thread.interrupt_main()
+
+    def start(self, child: Child, timeout: float | None = 180) -> Child:
+        """Start `child` (replacing a stopped one of that name); wait until it is ready unless
+        `timeout` is None."""
+        old = self.children.get(child.name)
+        if old is not None and old.running:
+            raise RuntimeError(f"{child.name} is already running (pid {old.pid})")
+        child.die_with_parent = self.stop_at_exit
+        self.children[child.name] = child.start()
+        if timeout is not None:
+            self.wait(child.is_ready, f"{child.name} ready", timeout)
+        return child
+
+    def check(self) -> None:
+        """Raise for the first child that exited without being asked to."""
+        for child in self.children.values():
+            failed = child.failure()
+            if failed is not None:
+                raise failed
+
+    def wait(
+        self,
+        done: Callable[[], bool],
+        what: str,
+        timeout: float,
+        progress: Callable[[], str] | None = None,
+        every: float = 1.0,
+    ) -> None:
+        """Poll `done` until it is true; fail at once if a child exits, loudly at the deadline.
+        Prints a progress line at least every PROGRESS_EVERY_S (there may be no terminal)."""
+        began = last = time.monotonic()
+        while True:
+            self.check()
+            if done():
                 return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f}s")
+            now = time.monotonic()
+            if now - began > timeout:
+                state = f" ({progress()})" if progress is not None else ""
+                raise TimeoutError(f"waited {timeout:.0f} s for {what}{state}")
+            if now - last >= PROGRESS_EVERY_S:
+                last = now
+                state = f": {progress()}" if progress is not None else ""
+                print(f"waiting for {what}, {now - began:.0f} s{state}", flush=True)
+            time.sleep(every)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": c.name,
+                "pid": c.proc.pid if c.proc is not None else None,
+                "running": c.running,
+                "exit_code": c.returncode,
+                "healthy": c.running and c.is_ready(),
+                "log": str(c.log),
+            }
+            for c in self.children.values()
+        ]
+
+    def stop_all(self, timeout: float = 30) -> None:
+        self._stop.set()
+        for child in reversed(list(self.children.values())):
+            child.stop(timeout)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Supervisor]:
+        """Stop every child on the way out, whatever happened."""
+        try:
+            yield self
+        finally:
+            self.stop_all()
 
 
-def wait_healthy(
-    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 120
-) -> None:
-    """Block until the worker's /health says ok (partitions assigned, not rebalancing)."""
-    wait_http(f"http://127.0.0.1:{port}/health", proc, f"worker on port {port}", timeout)
+def worker(
+    name: str, log: Path, port: int, env: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> Child:
+    """A Faust worker; ready when its /health says ok (partitions assigned, not rebalancing)."""
+    return Child(
+        name,
+        ["worker"],
+        log,
+        env={"WORKER_WEB_PORT": str(port), **(env or {})},
+        health_url=f"http://{host}:{port}/health",
+    )
+
+
+def sink(name: str, log: Path, port: int, env: dict[str, str] | None = None) -> Child:
+    """The ClickHouse sink; ready when its /health answers."""
+    return Child(
+        name,
+        ["marts", "sink"],
+        log,
+        env={"MARTS_PORT": str(port), **(env or {})},
+        health_url=f"http://127.0.0.1:{port}/health",
+    )
+
+
+def relay(name: str, log: Path, env: dict[str, str] | None = None) -> Child:
+    """The CDC relay; ready once it streams its slot."""
+    return Child(name, ["cdc"], log, env=env or {}, ready_line="streaming slot")
 
 
 def query_sink(port: int, sql: str) -> list[dict[str, Any]]:
@@ -59,32 +300,6 @@ def query_sink(port: int, sql: str) -> list[dict[str, Any]]:
     if reply.status_code != 200:
         raise RuntimeError(body.get("error", reply.text))
     return [dict(zip(body["columns"], row, strict=True)) for row in body["rows"]]
-
-
-def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions: int) -> int:
-    """Events on `topics` the group has not committed yet (from the earliest offset if none)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-        lag = 0
-        for tp in consumer.committed(tps, timeout=10):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
-    finally:
-        consumer.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -105,28 +320,20 @@ def free_port() -> int:
 
 
 class MartsSinkProcess:
-    """A `wagerstream marts sink` subprocess on its own embedded engine, consumer group and
-    port (tests and benchmarks; one process per engine directory)."""
+    """A ClickHouse sink on its own embedded engine, consumer group and port (tests and
+    benchmarks; one process per engine directory)."""
 
-    def __init__(self, workdir: Path, app_id: str) -> None:
+    def __init__(self, workdir: Path, app_id: str, supervisor: Supervisor | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.group = f"{app_id}-marts"
-        self.env = {**os.environ, "APP_ID": app_id, "MARTS_PORT": str(self.port),
-                    "CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}"}  # fmt: skip
-        self.log = workdir / "sink.log"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wagerstream", "marts", "sink"], env=self.env,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        try:
-            wait_http(f"http://127.0.0.1:{self.port}/health", self.proc, "marts sink")
-        except RuntimeError:
-            raise RuntimeError(f"marts sink exited: {self.log.read_text()[-3000:]}") from None
+        self.supervisor = supervisor or Supervisor()
+        env = {"APP_ID": app_id, "CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}"}
+        self.child = self.supervisor.start(sink("sink", workdir / "sink.log", self.port, env))
 
     def query(self, sql: str) -> list[dict[str, Any]]:
+        self.supervisor.check()
         return query_sink(self.port, sql)
 
     def stop(self) -> None:
-        stop_worker(self.proc)
+        self.child.stop()

@@ -82,3 +82,20 @@ def create_changelogs(
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise TopicError(f"creating {name} failed: {exc}") from exc
     return created
+
+
+def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions: int) -> int:
+    """Events on `topics` the group has not committed yet (from the earliest offset if none):
+    committed offsets and watermarks, the broker's public view of a group."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        lag = 0
+        for tp in consumer.committed(tps, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        consumer.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DAY_MS = 24 * 3600 * 1000
+from foundation.units import DAY_MS
 
 
 @dataclass(frozen=True)

@@ -136,14 +136,34 @@ def _check(w: Any, r: Any, wn: _Names, rn: _Names, path: str, out: list[str], se
         out.append(f"{path}: fixed size {w.get('size')} became {r.get('size')}")
 
 
+class NotInGit(RuntimeError):
+    """The schemas are not in a git checkout (an installed wheel): nothing to compare with."""
+
+
+def check_against_dir(schema_dir: Path, old_dir: Path) -> dict[str, list[str]]:
+    """Every schema of `old_dir` (say, the previous release's) against its version here."""
+    report: dict[str, list[str]] = {}
+    for old in sorted(old_dir.glob("*.avsc")):
+        path = schema_dir / old.name
+        if not path.exists():
+            report[old.name] = ["schema deleted: consumers of its topic can no longer read it"]
+            continue
+        report[old.name] = incompatibilities(
+            json.loads(old.read_text()), json.loads(path.read_text())
+        )
+    return report
+
+
 def check_against_git(schema_dir: Path, rev: str = "HEAD") -> dict[str, list[str]]:
     """For every schema changed since `rev`: its incompatibilities (deleted schemas included)."""
-    repo = subprocess.run(
+    found = subprocess.run(
         ["git", "-C", str(schema_dir), "rev-parse", "--show-toplevel"],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
+    )
+    if found.returncode != 0:
+        raise NotInGit(f"{schema_dir} is not in a git checkout")
+    repo = found.stdout.strip()
     rel = schema_dir.resolve().relative_to(Path(repo).resolve())
     listed = subprocess.run(
         ["git", "-C", repo, "ls-tree", "--name-only", f"{rev}:{rel}"],

@@ -1,3 +1,5 @@
+from tooling.supervisor import die_with_parent
 from wagerstream.cli.main import main
 
+die_with_parent()
 main()

@@ -11,10 +11,12 @@ player agent (`agents/players.py`) calls this for every `ledger.cdc` record it d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sinks.read_models import DEFAULT_PREFIX, VersionedWrite, model_key
-from topics.serde import LoadedSchema
+
+if TYPE_CHECKING:
+    from topics.serde import LoadedSchema
 
 BALANCE_FIELD = {"cash": "cash_minor", "bonus": "bonus_minor"}
 

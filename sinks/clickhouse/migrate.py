@@ -1,4 +1,4 @@
-"""ClickHouse DDL migrations (`sinks/marts_migrations/NNNN_*.sql`), idempotent and versioned.
+"""ClickHouse DDL migrations (`sinks/clickhouse/migrations/NNNN_*.sql`), idempotent and versioned.
 
 Each file is split on `;` and its statements run in order; `{db}` is the configured
 database. Applied versions are recorded with a checksum in `{db}.schema_migrations`; editing
@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS = Path(__file__).resolve().parent / "marts_migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class MartsMigrationError(RuntimeError):
@@ -37,6 +37,9 @@ def has_access_storage(client: Any) -> bool:
 def migrate(
     client: Any, database: str, directory: Path = MIGRATIONS, sink_password: str | None = None
 ) -> list[str]:
+    files = sorted(directory.glob("*.sql"))
+    if not files:  # an incomplete install would otherwise leave a sink without tables
+        raise MartsMigrationError(f"no marts migrations in {directory}: reinstall wagerstream")
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations (version UInt32, name String,"
@@ -46,7 +49,7 @@ def migrate(
         client.query(f"SELECT version, checksum FROM {database}.schema_migrations").result_rows
     )
     applied: list[str] = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in files:
         number, _, name = path.stem.partition("_")
         version, sql = int(number), path.read_text()
         checksum = hashlib.sha256(sql.encode()).hexdigest()

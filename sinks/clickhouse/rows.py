@@ -1,4 +1,4 @@
-"""Decoded records → rows of the ClickHouse fact tables (columns as in marts_migrations/).
+"""Decoded records → rows of the ClickHouse fact tables (columns as in migrations/).
 
 Pure functions, one per source schema, so the mapping is unit-tested without Kafka or
 ClickHouse. `version` is the Kafka offset (or the ledger LSN): a redelivered message carries

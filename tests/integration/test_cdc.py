@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from ledger.cdc import drop_slot
 from ledger.client import Ledger, Overdraft
 from ledger.pgoutput import parse_lsn
 
@@ -45,7 +46,7 @@ class Witness:
                 "SELECT lsn::text, data FROM pg_logical_slot_get_changes(%s, NULL, NULL)",
                 (self.slot,),
             ).fetchall()
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
+        drop_slot(self.dsn, self.slot, forget_state=False)
         for lsn, data in rows:
             m = ENTRY.match(data)
             if m and m.group(2) == tenant:

@@ -11,31 +11,29 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from sinks.read_models import model_key
+from tests.samples import event
 
 pytestmark = pytest.mark.integration
 
 
 def bet(player: str, tenant: str, **overrides) -> dict:
-    record = {
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": int(time.time() * 1000),
-        "tenant_id": tenant,
-        "brand_id": "b1",
-        "jurisdiction": "UKGC",
-        "player_id": player,
-        "trace_id": "trace-1",
-        "bet_id": f"bet-{uuid.uuid4()}",
-        "product": "casino",
-        "provider": "netent",
-        "market_id": None,
-        "stake_minor": 250,
-        "bonus_stake_minor": 0,
-        "currency": "GBP",
-        "odds": None,
-        "event_start_at": None,
-    }
-    record.update(overrides)
-    return record
+    return event(
+        "bet_placed",
+        occurred_at=int(time.time() * 1000),
+        tenant_id=tenant,
+        player_id=player,
+        trace_id="trace-1",
+        bet_id=f"bet-{uuid.uuid4()}",
+        product="casino",
+        provider="netent",
+        market_id=None,
+        stake_minor=250,
+        bonus_stake_minor=0,
+        currency="GBP",
+        odds=None,
+        event_start_at=None,
+        **overrides,
+    )
 
 
 def test_each_bad_input_goes_to_dlq_with_reason_and_processing_continues(

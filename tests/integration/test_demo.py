@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 from rich.console import Console
 
 from foundation.settings import Settings
+from ledger.cdc import drop_slot
 from loadgen.operator import PATTERNS
 from tooling.demo import DemoOptions, run_demo, stop_fleet
 from tooling.supervisor import free_port
@@ -45,12 +45,7 @@ def test_short_demo_writes_the_report_and_finds_every_pattern(stack: Settings, t
         result = run_demo(settings, opts, Console(width=120))
     finally:
         stop_fleet(settings)
-        with psycopg.connect(settings.postgres, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                " WHERE slot_name = %s",
-                (settings.cdc_slot,),
-            )
+        drop_slot(settings.postgres, settings.cdc_slot)
     scores = {s.code: s for s in result["scores"]}
     assert sorted(scores) == sorted(PATTERNS)
     for code, s in scores.items():

@@ -28,7 +28,7 @@ from loadgen.bets import generate
 from loadgen.producer import EventProducer
 from sinks.read_models import model_key
 from tooling.stack.manager import Kafka
-from tooling.supervisor import free_port, start_worker, stop_worker, wait_healthy
+from tooling.supervisor import Supervisor, free_port, worker
 from topics.serde import AvroSerde
 
 pytestmark = pytest.mark.integration
@@ -159,7 +159,7 @@ def test_wrong_password_and_unknown_ca_are_refused(secure: Settings) -> None:
 
 
 def test_worker_runs_over_sasl_ssl_with_the_password_from_a_file(
-    secure: Settings, stack: Settings, tmp_path: Path
+    secure: Settings, stack: Settings, tmp_path: Path, supervisor: Supervisor
 ) -> None:
     password_file = tmp_path / "kafka-password"
     password_file.write_text(f"{secure.kafka_sasl_password}\n")
@@ -179,12 +179,11 @@ def test_worker_runs_over_sasl_ssl_with_the_password_from_a_file(
     port = free_port()
     app_id = f"wssec-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "worker.log"
-    worker = start_worker(
-        log,
-        {**env, "APP_ID": app_id, "WORKER_WEB_PORT": str(port), "STATE_DIR": str(tmp_path / "st")},
+    child = worker(
+        "secure-worker", log, port, {**env, "APP_ID": app_id, "STATE_DIR": str(tmp_path / "st")}
     )
     try:
-        wait_healthy(port, worker, timeout=180)
+        supervisor.start(child, timeout=180)
         tenant = f"sec-{uuid.uuid4().hex[:6]}"
         placed = next(r for t, r in generate(tenant, 1, players=1).events if t == "bet.placed")
         placed["occurred_at"] = int(time.time() * 1000)
@@ -201,5 +200,5 @@ def test_worker_runs_over_sasl_ssl_with_the_password_from_a_file(
             str(placed["stake_minor"]),
         ]
     finally:
-        stop_worker(worker)
+        child.stop()
     assert secure.kafka_sasl_password not in log.read_text()

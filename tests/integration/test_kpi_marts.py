@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.samples import event
 from tests.unit.rules_helpers import utc
-from tooling.supervisor import MartsSinkProcess, consumer_lag
+from tooling.supervisor import MartsSinkProcess, Supervisor
+from topics.admin import consumer_lag
 from topics.catalogue import FACT_TOPICS
 
 pytestmark = pytest.mark.integration
@@ -21,8 +23,8 @@ D, D1, D_PREV, D40 = "2026-06-10", "2026-06-11", "2026-06-09", "2026-07-20"
 
 
 @pytest.fixture
-def sink(stack, tmp_path: Path) -> Iterator[MartsSinkProcess]:
-    handle = MartsSinkProcess(tmp_path, f"wsmarts-{uuid.uuid4().hex[:8]}")
+def sink(stack, tmp_path: Path, supervisor: Supervisor) -> Iterator[MartsSinkProcess]:
+    handle = MartsSinkProcess(tmp_path, f"wsmarts-{uuid.uuid4().hex[:8]}", supervisor)
     yield handle
     handle.stop()
 
@@ -104,29 +106,28 @@ class Script:
         self.records.append(
             (
                 "bet.placed",
-                {
+                event(
+                    "bet_placed",
                     **common,
-                    "event_id": str(uuid.uuid4()),
-                    "product": "casino",
-                    "provider": "evo",
-                    "market_id": "m",
-                    "stake_minor": 100,
-                    "bonus_stake_minor": 0,
-                    "odds": None,
-                    "event_start_at": None,
-                },
+                    product="casino",
+                    provider="evo",
+                    market_id="m",
+                    stake_minor=100,
+                    bonus_stake_minor=0,
+                    odds=None,
+                    event_start_at=None,
+                ),
             )
         )
         self.records.append(
             (
                 "bet.settled",
-                {
-                    **common,
-                    "event_id": str(uuid.uuid4()),
-                    "occurred_at": utc(placed) + settle_after_s * 1000,
-                    "outcome": "lost",
-                    "payout_minor": 0,
-                },
+                event(
+                    "bet_settled",
+                    **{**common, "occurred_at": utc(placed) + settle_after_s * 1000},
+                    outcome="lost",
+                    payout_minor=0,
+                ),
             )
         )
 

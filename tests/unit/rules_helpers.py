@@ -11,6 +11,7 @@ from typing import Any
 from agents.rules import player as rules
 from agents.rules.config import default
 from foundation.settings import get_settings
+from tests.samples import event as sample_event
 
 RISK = default()
 
@@ -45,17 +46,18 @@ def deposit(
     payer_name_match: bool | None = True,
     instrument: str = "card-1",
 ) -> tuple[str, dict]:
-    return "payment_deposit", {
+    return "payment_deposit", sample_event(
+        "payment_deposit",
         **_common(ts, jurisdiction, player),
-        "payment_id": payment_id or f"d{next(_ids)}",
-        "status": status,
-        "amount_minor": amount,
-        "currency": currency,
-        "method": "card",
-        "instrument_hash": instrument,
-        "psp": "adyen",
-        "payer_name_match": payer_name_match,
-    }
+        payment_id=payment_id or f"d{next(_ids)}",
+        status=status,
+        amount_minor=amount,
+        currency=currency,
+        method="card",
+        instrument_hash=instrument,
+        psp="adyen",
+        payer_name_match=payer_name_match,
+    )
 
 
 def withdrawal(
@@ -66,15 +68,16 @@ def withdrawal(
     jurisdiction: str = "UKGC",
     payment_id: str | None = None,
 ) -> tuple[str, dict]:
-    return "payment_withdrawal", {
+    return "payment_withdrawal", sample_event(
+        "payment_withdrawal",
         **_common(ts, jurisdiction, "p1"),
-        "payment_id": payment_id or f"w{next(_ids)}",
-        "status": status,
-        "amount_minor": amount,
-        "currency": currency,
-        "method": "bank",
-        "instrument_hash": "bank-1",
-    }
+        payment_id=payment_id or f"w{next(_ids)}",
+        status=status,
+        amount_minor=amount,
+        currency=currency,
+        method="bank",
+        instrument_hash="bank-1",
+    )
 
 
 def stake(
@@ -84,42 +87,45 @@ def stake(
     jurisdiction: str = "UKGC",
     bet_id: str | None = None,
 ) -> tuple[str, dict]:
-    return "bet_placed", {
+    return "bet_placed", sample_event(
+        "bet_placed",
         **_common(ts, jurisdiction, "p1"),
-        "bet_id": bet_id or f"b{next(_ids)}",
-        "product": "casino",
-        "provider": "evo",
-        "market_id": "m",
-        "stake_minor": amount,
-        "bonus_stake_minor": 0,
-        "currency": currency,
-        "odds": None,
-        "event_start_at": None,
-    }
+        bet_id=bet_id or f"b{next(_ids)}",
+        product="casino",
+        provider="evo",
+        market_id="m",
+        stake_minor=amount,
+        bonus_stake_minor=0,
+        currency=currency,
+        odds=None,
+        event_start_at=None,
+    )
 
 
 def payout(
     ts: int, amount: int, bet_id: str, currency: str = "GBP", jurisdiction: str = "UKGC"
 ) -> tuple[str, dict]:
-    return "bet_settled", {
+    return "bet_settled", sample_event(
+        "bet_settled",
         **_common(ts, jurisdiction, "p1"),
-        "bet_id": bet_id,
-        "outcome": "won",
-        "payout_minor": amount,
-        "currency": currency,
-    }
+        bet_id=bet_id,
+        outcome="won",
+        payout_minor=amount,
+        currency=currency,
+    )
 
 
 def session(
     ts: int, kind: str, session_id: str = "s1", jurisdiction: str = "UKGC"
 ) -> tuple[str, dict]:
-    return "player_session", {
+    return "player_session", sample_event(
+        "player_session",
         **_common(ts, jurisdiction, "p1"),
-        "session_id": session_id,
-        "kind": kind,
-        "device_hash": "dev",
-        "ip_country": "GB",
-    }
+        session_id=session_id,
+        kind=kind,
+        device_hash="dev",
+        ip_country="GB",
+    )
 
 
 def limit(
@@ -130,17 +136,18 @@ def limit(
     until: int | None = None,
     jurisdiction: str = "UKGC",
 ) -> tuple[str, dict]:
-    return "player_limit", {
+    return "player_limit", sample_event(
+        "player_limit",
         **_common(ts, jurisdiction, "p1"),
-        "limit_type": limit_type,
-        "period": period,
-        "amount": amount,
-        "until": until,
-    }
+        limit_type=limit_type,
+        period=period,
+        amount=amount,
+        until=until,
+    )
 
 
 def ledger(ts: int, kind: str, balance: int, jurisdiction: str = "UKGC") -> tuple[str, dict]:
-    """A player cash leg as the risk agent sees it (after `_ledger_event`)."""
+    """A player cash leg as the risk agent sees it (after `agents.rules.player.ledger_event`)."""
     entry = next(_ids)
     return "ledger_cdc", {
         "event_id": f"ledger-entry:{entry}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,12 +35,32 @@ def topics_create() -> None:
 @schemas.command("check")
 def schemas_check(
     rev: Annotated[str, typer.Option(help="Git revision to compare against.")] = "HEAD",
+    against: Annotated[
+        Path | None, typer.Option(help="A folder of older .avsc files to compare against.")
+    ] = None,
 ) -> None:
-    """Fail when a schema is not backward compatible with its version at REV."""
-    from topics.compat import check_against_git
-    from topics.serde import SCHEMA_DIR
+    """Fail when a schema does not parse, or is not backward compatible with its version at
+    REV (in a git checkout) or in AGAINST."""
+    from topics.compat import NotInGit, check_against_dir, check_against_git
+    from topics.serde import SCHEMA_DIR, SchemaStore
 
-    report = check_against_git(SCHEMA_DIR, rev)
+    try:
+        loaded = SchemaStore(SCHEMA_DIR)
+    except Exception as exc:
+        fail(f"the schemas in {SCHEMA_DIR} do not load: {exc}")
+    if against is not None:
+        if not against.is_dir():
+            fail(f"--against {against}: not a folder; give one holding the older .avsc files")
+        report, rev = check_against_dir(SCHEMA_DIR, against), str(against)
+    else:
+        try:
+            report = check_against_git(SCHEMA_DIR, rev)
+        except NotInGit:
+            console.print(
+                f"{len(loaded.by_stem)} schema(s) load from {SCHEMA_DIR}; not a git checkout, "
+                "so compatibility is not checked (give --against a folder of older schemas)"
+            )
+            return
     bad = {name: problems for name, problems in report.items() if problems}
     for name, problems in sorted(bad.items()):
         for p in problems:

@@ -69,7 +69,7 @@ def test_access_migration_is_checked_even_where_it_cannot_run(tmp_path: Path) ->
     it must still fail the migration instead of waiting for the first server deployment."""
     broken = tmp_path / "migrations"
     broken.mkdir()
-    source = Path(__file__).resolve().parents[2] / "sinks" / "clickhouse" / "migrations" / "0004_access.sql"
+    source = Path(__file__).resolve().parents[2] / "sinks/clickhouse/migrations/0004_access.sql"
     (broken / "0004_access.sql").write_text(
         source.read_text().replace("GRANT SELECT ON", "GRANT SELEKT ON")
     )

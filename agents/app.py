@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 import faust
 from prometheus_client import generate_latest
 
-from agents.metrics import BACKGROUND_FAILURES
 from agents.rules import config as risk_config
+from foundation.background import guarded
 from foundation.kafka import faust_credentials
 from foundation.logs import logging_config
 from foundation.settings import get_settings
@@ -51,6 +51,7 @@ app = faust.App(
     broker_commit_every=5000,
     # A worker killed with -9 never leaves the group: its partitions move after this timeout.
     broker_session_timeout=settings.session_timeout_s,
+    consumer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     consumer_group_instance_id=settings.worker_instance_id,
     broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
 )
@@ -124,13 +125,10 @@ def guarded_timer(
 
     def decorate(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         @functools.wraps(fn)
-        async def guarded() -> None:
-            try:
+        async def timer() -> None:
+            with guarded(fn.__name__, log, interval):
                 await fn()
-            except Exception:
-                BACKGROUND_FAILURES.labels(fn.__name__).inc()
-                log.exception("%s failed; it runs again in %.0f s", fn.__name__, interval)
 
-        return app.timer(interval=interval)(guarded)
+        return app.timer(interval=interval)(timer)
 
     return decorate

@@ -74,8 +74,3 @@ SETTLE_AFTER_START = Histogram(
     ["provider"],
     buckets=_LAG_BUCKETS,
 )
-BACKGROUND_FAILURES = Counter(
-    "wagerstream_background_failures_total",
-    "Failures of a timer or background task (logged; the process goes on).",
-    ["task"],
-)

@@ -243,7 +243,7 @@ class _GaugeTicks:
     count = 0
 
 
-@guarded_timer(interval=15.0)
+@guarded_timer(interval=settings.worker_gauge_interval_s)
 async def export_gauges() -> None:
     """Consumer lag per topic and table sizes, for dashboards (cheap at these intervals;
     counting a table's keys walks its RocksDB, so it runs every fourth time).

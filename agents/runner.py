@@ -11,14 +11,17 @@ place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import redis
+from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from agents.app import app, read_models, serde, settings
@@ -52,13 +55,14 @@ class BatchState:
     """Table state of one batch: each (table, key) is read once and written back once.
 
     A per-event table write costs a JSON encode and a changelog record; a player with 50
-    events in a batch needs one. The write-back goes to the store and to the changelog
-    partition of the last event that touched the key (the partition this worker owns), so it
-    is committed with that event.
+    events in a batch needs one. Writing back happens with Faust's *current event* set to the
+    last event that touched the key, so the store writes the partition's RocksDB and the
+    changelog record goes to that event's partition (the partition this worker owns), and is
+    committed with it.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[faust.Table, Any, int]] = {}
+        self._entries: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
         self.event: faust.types.EventT | None = None
 
     def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
@@ -67,14 +71,27 @@ class BatchState:
         if value is None:
             value = factory()
         assert self.event is not None
-        self._entries[(table.name, key)] = (table, value, self.event.message.partition)
+        self._entries[(table.name, key)] = (table, value, self.event)
         return value
 
     def flush(self) -> None:
-        for (_, key), (table, value, partition) in self._entries.items():
-            table.data[key] = value
-            table.send_changelog(partition, key, value)
+        for (_, key), (table, value, event) in self._entries.items():
+            with _on_behalf_of(event):
+                table[key] = value
         self._entries.clear()
+
+
+@contextlib.contextmanager
+def _on_behalf_of(event: faust.types.EventT) -> Iterator[None]:
+    """Make `event` Faust's current event for a table write. Faust's RocksDB store picks the
+    partition's database from the current event and has no public way to name it (upstream
+    could take a partition argument); its context variable is the one Faust private this
+    project uses, and only here."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 class Progress:

@@ -1,1 +1,1 @@
-"""Benchmarks: run on demand, print JSON."""
+"""Benchmarks on the local stack: run on demand, JSON results in `bench/results/`."""

@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         10.0, description="Consumer session timeout: how soon a dead worker's partitions move."
     )
+    kafka_metadata_max_age_ms: int = Field(
+        300_000,
+        description="How often a worker's consumer refreshes topic metadata (a topic that "
+        "appears, or a partition count that changes, triggers a rebalance then).",
+    )
+    worker_gauge_interval_s: float = Field(
+        15.0, description="Seconds between the worker's consumer-lag and table-size gauges."
+    )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     worker_batch_max: int = Field(
         1000,

@@ -1,1 +1,1 @@
-"""PostgreSQL ledger (double entry) and the CDC relay into Kafka."""
+"""PostgreSQL ledger (double entry, migrations, posting) and the CDC relay into Kafka."""

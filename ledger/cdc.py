@@ -51,6 +51,9 @@ PG_EPOCH_US = 946_684_800_000_000
 INT_COLUMNS = ("entry_id", "amount_minor", "balance_after_minor")
 
 
+HEALTHY_LOOP_S = 30.0
+
+
 class RelayError(RuntimeError):
     pass
 
@@ -137,6 +140,8 @@ class CdcRelay:
         self.failure: str | None = None
         self.stop_event = threading.Event()
         self.acked = 0
+        self.streaming = False
+        self.looped_at: float | None = None  # monotonic time of the stream loop's last turn
         # commit → ack latencies in seconds, kept only when a benchmark asks for them
         self.latencies: list[float] | None = None
 
@@ -285,12 +290,14 @@ class CdcRelay:
             message = result.error_message.decode(errors="replace") if result else "no result"
             raise RelayError(f"START_REPLICATION failed: {message}")
         log.info("streaming slot %s from %s", self.slot, format_lsn(start))
+        self.streaming = True
         current: PendingTx | None = None
         xid = 0
         last_status = 0.0
         last_sent = -1
         try:
             while not self.stop_event.is_set():
+                self.looped_at = time.monotonic()
                 if self.failure:
                     raise RelayError(self.failure)
                 nbytes, buf = pg.get_copy_data(1)
@@ -346,8 +353,21 @@ class CdcRelay:
                         last_sent = self._status(pg, force=True, last_sent=last_sent)
                         last_status = time.monotonic()
         finally:
+            self.streaming = False
             self.producer.flush(10)
             conn.close()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while it streams the slot: not during the snapshot, not after a failure,
+        not when the stream loop has not turned for HEALTHY_LOOP_S (stuck on Kafka)."""
+        if self.failure:
+            return False, {"reason": self.failure}
+        if not self.streaming or self.looped_at is None:
+            return False, {"reason": "not streaming yet (connecting or snapshotting)"}
+        idle = time.monotonic() - self.looped_at
+        if idle > HEALTHY_LOOP_S:
+            return False, {"reason": f"stream loop stuck for {idle:.0f} s"}
+        return True, {"slot": self.slot, "acked": self.acked}
 
     def _status(self, pg: pq.abc.PGconn, *, force: bool, last_sent: int) -> int:
         """Standby status update: confirm only what Kafka fully acknowledged, in order."""

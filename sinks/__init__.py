@@ -1,1 +1,2 @@
-"""Where results leave the pipeline: Redis read models, ClickHouse marts, Prometheus metrics."""
+"""Where results leave the pipeline: Redis read models (`read_models`, `redis_models`) and
+ClickHouse (`clickhouse/`), each with its metrics."""

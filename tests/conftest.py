@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,6 +57,28 @@ def supervisor() -> Iterator[Supervisor]:
     """Every process a test starts runs under this; whatever happens, all are stopped."""
     with Supervisor().running() as sup:
         yield sup
+
+
+HOG_MAX_S = 1200  # a hog never outlives this, whatever happens to the test
+
+
+@pytest.fixture(params=["idle", "busy"])
+def machine(
+    request: pytest.FixtureRequest, supervisor: Supervisor, tmp_path: Path
+) -> Iterator[str]:
+    """Run the test twice: on an otherwise idle machine, and with a CPU hog beside it (a busy
+    loop eating one of the cores, bounded in time), as on a shared CI machine."""
+    hog = None
+    if request.param == "busy":
+        code = (
+            f"import time\nend = time.monotonic() + {HOG_MAX_S}\nwhile time.monotonic() < end: pass"
+        )
+        hog = Child(f"cpu-hog-{uuid.uuid4().hex[:6]}", ["-c", code], tmp_path / "hog.log",
+                    program=[sys.executable])  # fmt: skip
+        supervisor.start(hog, timeout=None)
+    yield request.param
+    if hog is not None:
+        hog.stop()
 
 
 @dataclass

@@ -348,6 +348,7 @@ class ChaosRun:
             self.drain()
             self.reconcile(report, {(x["player_id"], x["code"]) for x in traffic.labels})
         finally:
+            self.fleet.supervisor.stop_all()
             stop_fleet(s)
             self._drop_slot()
         if report.total_differences == 0:

@@ -9,6 +9,7 @@ the user can query it; `wagerstream demo --stop` stops it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -86,7 +87,8 @@ class Fleet:
         return child
 
     def relay(self, timeout: float | None = None, **env: str) -> Child:
-        return self.start(supervisor.relay("cdc", self.log("cdc"), env), timeout)
+        port = self.settings.cdc_metrics_port
+        return self.start(supervisor.relay("cdc", self.log("cdc"), port, env), timeout)
 
     def worker(self, i: int, timeout: float | None = None, **env: str) -> Child:
         port = self.settings.worker_web_port + i
@@ -102,8 +104,12 @@ class Fleet:
         return self.supervisor.children
 
     def remember(self) -> None:
-        pids = {n: c.pid for n, c in self.children.items() if c.running}
-        _pid_file(self.settings).write_text(json.dumps(pids))
+        known = {
+            n: {"pid": c.pid, "health": c.health_url, "log": str(c.log)}
+            for n, c in self.children.items()
+            if c.running
+        }
+        _pid_file(self.settings).write_text(json.dumps(known))
 
     def worker_ports(self) -> list[int]:
         return [self.settings.worker_web_port + i for i in range(len(self.workers()))]
@@ -120,25 +126,53 @@ def _pid_file(settings: Settings) -> Path:
     return settings.stack_dir / f"demo-{settings.app_id}.json"
 
 
-def stop_fleet(settings: Settings) -> list[str]:
-    """Stop what a previous demo left running (only processes that are still wagerstream)."""
+def _remembered(settings: Settings) -> dict[str, dict[str, Any]]:
     path = _pid_file(settings)
     if not path.exists():
-        return []
+        return {}
+    return json.loads(path.read_text())
+
+
+def _is_ours(pid: int) -> bool:
+    """The pid is still a wagerstream process (pids are reused)."""
+    try:
+        return b"wagerstream" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def fleet_status(settings: Settings) -> list[dict[str, Any]]:
+    """The processes a demo left running: pid, whether it runs, and what its /health says."""
+    rows = []
+    for name, known in _remembered(settings).items():
+        running = _is_ours(known["pid"])
+        health = "-"
+        if running and known.get("health"):
+            try:
+                reply = httpx.get(known["health"], timeout=2)
+                health = "healthy" if reply.status_code == 200 else reply.json().get("reason", "")
+                health = health or f"unhealthy ({reply.status_code})"
+            except (httpx.HTTPError, ValueError) as exc:
+                health = f"not answering ({type(exc).__name__})"
+        rows.append({"name": name, "pid": known["pid"], "running": running, "health": health,
+                     "log": known.get("log", "")})  # fmt: skip
+    return rows
+
+
+def stop_fleet(settings: Settings) -> list[str]:
+    """Stop what a previous demo left running (only processes that are still wagerstream)."""
+    remembered = _remembered(settings)
     stopped = []
-    for name, pid in json.loads(path.read_text()).items():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"wagerstream" in cmdline:
-            os.killpg(pid, signal.SIGTERM)
+    for name, known in remembered.items():
+        if _is_ours(known["pid"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(known["pid"], signal.SIGTERM)
             stopped.append(name)
-    for _ in range(100):
-        if not any(Path(f"/proc/{pid}").exists() for pid in json.loads(path.read_text()).values()):
-            break
+    pids = [known["pid"] for known in remembered.values()]
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    path.unlink()
+    _pid_file(settings).unlink(missing_ok=True)
     return stopped
 
 
@@ -174,6 +208,8 @@ def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]
     except KeyboardInterrupt:
         fleet.supervisor.check()
         raise
+    finally:
+        fleet.supervisor.release()
 
 
 def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) -> dict[str, Any]:

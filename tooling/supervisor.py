@@ -250,8 +250,13 @@ class Supervisor:
             for c in self.children.values()
         ]
 
-    def stop_all(self, timeout: float = 30) -> None:
+    def release(self) -> None:
+        """Stop watching, leave the children running (the demo's fleet outlives the demo)."""
         self._stop.set()
+        self.interrupt_main = False
+
+    def stop_all(self, timeout: float = 30) -> None:
+        self.release()
         for child in reversed(list(self.children.values())):
             child.stop(timeout)
 
@@ -288,9 +293,15 @@ def sink(name: str, log: Path, port: int, env: dict[str, str] | None = None) -> 
     )
 
 
-def relay(name: str, log: Path, env: dict[str, str] | None = None) -> Child:
-    """The CDC relay; ready once it streams its slot."""
-    return Child(name, ["cdc"], log, env=env or {}, ready_line="streaming slot")
+def relay(name: str, log: Path, port: int, env: dict[str, str] | None = None) -> Child:
+    """The CDC relay; ready when its /health says it streams its slot."""
+    return Child(
+        name,
+        ["cdc"],
+        log,
+        env={"CDC_METRICS_PORT": str(port), **(env or {})},
+        health_url=f"http://127.0.0.1:{port}/health",
+    )
 
 
 def query_sink(port: int, sql: str) -> list[dict[str, Any]]:

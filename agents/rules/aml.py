@@ -19,12 +19,25 @@ from typing import Any
 from agents.rules.config import RiskConfig, RuleConfig
 from agents.rules.rule import Context, Event, Record, Rule, State
 from agents.rules.signals import Emitter
-from agents.rules.windows import DAY_MS, HOUR_MS, MINUTE_MS, insert_sorted, iso, prune, within
+from agents.rules.windows import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    insert_sorted,
+    iso,
+    mark_used,
+    prune,
+    windows_through,
+    within,
+)
 from topics.catalogue import INSTRUMENT_USES
 
 TOPIC = "aml.alert"
 CATEGORIES = ("stake", "payout", "deposit", "withdrawal")
 WATERMARK_TOPICS = ("bet.placed", "payment.deposit")
+LATE_SPANS = 2  # a window's entries are kept this many spans: events up to one span late link
+# index of the "used as evidence" flag in [ts, amount, event id] and [ts, event id] entries
+TX_USED, ATTEMPT_USED = 3, 2
 
 
 def new_state() -> dict[str, Any]:
@@ -49,14 +62,25 @@ def new_state() -> dict[str, Any]:
 
 class Rules:
     def __init__(
-        self, st: dict[str, Any], cfg: RuleConfig, risk: RiskConfig, emit: Emitter
+        self,
+        st: dict[str, Any],
+        cfg: RuleConfig,
+        risk: RiskConfig,
+        emit: Emitter,
+        high_ms: int | None = None,
     ) -> None:
         self.st = st
         self.cfg = cfg.aml
         self.fx = risk.fx
         self.emit = emit
         self.now: int = emit.event["occurred_at"]
+        # the player's newest event time: windows keep entries LATE_SPANS spans behind it, so
+        # a late event can still link with what came before and after it
+        self.high: int = max(self.now, high_ms if high_ms is not None else self.now)
         self.threshold = self.cfg.threshold.amount_minor
+
+    def keep_from(self, span_ms: int) -> int:
+        return self.high - LATE_SPANS * span_ms
 
     def alert(
         self,
@@ -97,21 +121,29 @@ class Rules:
             return
         span = self.cfg.linked_hours * HOUR_MS
         session = self.st["session"]
-        horizon = self.now - span if session is None else min(self.now - span, session[1])
+        horizon = self.keep_from(span) if session is None else min(self.keep_from(span), session[1])
         self.st["tx"][category] = prune(self.st["tx"][category], horizon)
         items = self.st["tx"][category]
         insert_sorted(items, [self.now, amount, event_id])
-        consumed = self.st["consumed"].get(f"linked:{category}", -1)
-        linked = within(items, max(self.now - span, consumed), self.now)
+        # state written before alerts flagged their evidence: its last evidence time
+        legacy = self.st["consumed"].get(f"linked:{category}", -1)
+        linked: list[list[Any]] = []
+        for linked in windows_through(items, self.now, span, TX_USED, legacy):
+            if len(linked) > 1 and sum(i[1] for i in linked) >= self.threshold:
+                break
         code, span_name = "aml_threshold_24h", f"{self.cfg.linked_hours}h"
         if session is not None and sum(i[1] for i in linked) < self.threshold:
-            linked = within(items, max(session[1] - 1, consumed), self.now)
+            linked = [
+                i
+                for i in within(items, max(session[1] - 1, legacy), self.now)
+                if len(i) <= TX_USED or not i[TX_USED]
+            ]
             code, span_name = "aml_threshold_session", f"session:{session[0]}"
         total = sum(i[1] for i in linked)
         if len(linked) > 1 and total >= self.threshold:
             window = f"{span_name}:{category}@{iso(linked[0][0])}"
             if self.alert(code, window, "medium", [i[2] for i in linked], total, self.threshold):
-                self.st["consumed"][f"linked:{category}"] = linked[-1][0]
+                mark_used(linked, TX_USED)
 
     # --- events -------------------------------------------------------------------------------
     def on_stake(self, event: dict[str, Any]) -> None:
@@ -144,37 +176,36 @@ class Rules:
     def _velocity(self, event_id: str) -> None:
         rule = self.cfg.velocity
         span = rule.within_minutes * MINUTE_MS
-        self.st["attempts"] = prune(self.st["attempts"], self.now - span)
+        self.st["attempts"] = prune(self.st["attempts"], self.keep_from(span))
         insert_sorted(self.st["attempts"], [self.now, event_id])
-        used = within(
-            self.st["attempts"],
-            max(self.now - span, self.st["consumed"].get("velocity", -1)),
-            self.now,
-        )
+        legacy = self.st["consumed"].get("velocity", -1)
+        for used in windows_through(self.st["attempts"], self.now, span, ATTEMPT_USED, legacy):
+            if len(used) >= rule.deposits:
+                break
         if len(used) >= rule.deposits:
             window = f"{rule.within_minutes}m@{iso(used[0][0])}"
             if self.alert("velocity", window, "medium", [u[1] for u in used], len(used)):
-                self.st["consumed"]["velocity"] = used[-1][0]
+                mark_used(used, ATTEMPT_USED)
 
     def _structuring(self, amount: int, event_id: str) -> None:
         rule = self.cfg.structuring
         if not rule.low_share * self.threshold <= amount < self.threshold:
             return
         span = rule.within_hours * HOUR_MS
-        self.st["near"] = prune(self.st["near"], self.now - span)
+        self.st["near"] = prune(self.st["near"], self.keep_from(span))
         insert_sorted(self.st["near"], [self.now, amount, event_id])
-        used = within(
-            self.st["near"],
-            max(self.now - span, self.st["consumed"].get("structuring", -1)),
-            self.now,
-        )
-        total = sum(u[1] for u in used)
+        legacy = self.st["consumed"].get("structuring", -1)
+        total = 0
+        for used in windows_through(self.st["near"], self.now, span, TX_USED, legacy):
+            total = sum(u[1] for u in used)
+            if len(used) >= rule.min_deposits and total > self.threshold:
+                break
         if len(used) >= rule.min_deposits and total > self.threshold:
             window = f"{rule.within_hours}h@{iso(used[0][0])}"
             if self.alert(
                 "structuring", window, "high", [u[2] for u in used], total, self.threshold
             ):
-                self.st["consumed"]["structuring"] = used[-1][0]
+                mark_used(used, TX_USED)
 
     def on_withdrawal(
         self, event: dict[str, Any], wall_ms: int, source: tuple[int, float] | None = None
@@ -317,7 +348,7 @@ def on_instrument_use(
 
 
 def _rules(ctx: Context, st: State) -> Rules:
-    return Rules(st, ctx.cfg, ctx.risk, ctx.emitter(TOPIC))
+    return Rules(st, ctx.cfg, ctx.risk, ctx.emitter(TOPIC), ctx.high_ms)
 
 
 USE_FIELDS = (

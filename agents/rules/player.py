@@ -47,8 +47,9 @@ def _first(st: State, key: str, now: int) -> bool:
 
 
 def _payment(st: State, ctx: Context, event: Event) -> bool:
-    """A payment's status counts once, whatever event id it comes under."""
-    now = event["occurred_at"]
+    """A payment's status counts once, whatever event id it comes under (remembered from the
+    player's newest event time, so a back-dated payment is remembered as long as a new one)."""
+    now = max(event["occurred_at"], st["high"])
     ctx.first_seen = _first(st, event["payment_id"], now)
     return _first(st, f"{event['payment_id']}|{event['status']}", now)
 
@@ -100,7 +101,9 @@ def is_duplicate(st: State, stem: str, event: Event) -> bool:
         return False
     if event["event_id"] in st["seen"]:
         return True
-    st["seen"][event["event_id"]] = event["occurred_at"]
+    # remembered from the newest event time seen: a back-dated event (a backfill weeks old)
+    # stays known for dedup_memory_ms after it arrived, not forgotten at the next prune
+    st["seen"][event["event_id"]] = max(event["occurred_at"], st["high"])
     return False
 
 

@@ -56,7 +56,7 @@ class Context:
         """The emitter of `topic` for this event (one per topic, sharing the fired memory)."""
         found = self._emitters.get(topic)
         if found is None:
-            found = self._emitters[topic] = Emitter(self.fired, topic, self.event)
+            found = self._emitters[topic] = Emitter(self.fired, topic, self.event, self.high_ms)
         return found
 
     def signals(self, topics: tuple[str, ...]) -> list[Signal]:

@@ -65,10 +65,15 @@ class Emitter:
     its window can no longer recur, then pruned so state stays bounded.
     """
 
-    def __init__(self, fired: dict[str, int], topic: str, event: dict[str, Any]) -> None:
+    def __init__(
+        self, fired: dict[str, int], topic: str, event: dict[str, Any], high_ms: int = 0
+    ) -> None:
         self.fired = fired
         self.topic = topic
         self.event = event
+        # how far behind the player's newest event this one is: a back-dated window is
+        # remembered as long after it was judged as a current one (pruning runs by the newest)
+        self.late_ms = max(0, high_ms - event["occurred_at"])
         self.signals: list[Signal] = []
 
     def has_fired(self, code: str, window: str) -> bool:
@@ -89,7 +94,7 @@ class Emitter:
         key = f"{code}|{window}"
         if key in self.fired:
             return False
-        self.fired[key] = forget_after_ms
+        self.fired[key] = forget_after_ms + self.late_ms
         event = self.event
         self.signals.append(
             Signal(

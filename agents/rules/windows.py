@@ -87,3 +87,29 @@ def insert_sorted(items: list[list[Any]], item: list[Any]) -> None:
     while index and items[index - 1][0] > item[0]:
         index -= 1
     items.insert(index, item)
+
+
+def windows_through(
+    items: list[list[Any]], now_ms: int, span_ms: int, used_at: int, after_ms: int = -1
+) -> Iterable[list[list[Any]]]:
+    """The rolling windows (end - span, end] that contain `now_ms` and end at an entry, earliest
+    end first, each with its entries not yet used by an alert (flag at index `used_at`, see
+    `mark_used`) and newer than `after_ms`. For an event in time order that is the one window
+    ending at it; a late event also gets the windows ending at the later entries it falls into,
+    so it can complete them: arrival order does not matter, event time does."""
+    ends = sorted({item[0] for item in items if now_ms <= item[0] < now_ms + span_ms})
+    for end in ends:
+        yield [
+            item
+            for item in within(items, max(end - span_ms, after_ms), end)
+            if len(item) <= used_at or not item[used_at]
+        ]
+
+
+def mark_used(entries: list[list[Any]], used_at: int) -> None:
+    """Flag entries as evidence of an alert: no later window counts them again."""
+    for entry in entries:
+        if len(entry) <= used_at:
+            entry.extend([0] * (used_at - len(entry)) + [1])
+        else:
+            entry[used_at] = 1

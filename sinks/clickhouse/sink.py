@@ -19,17 +19,15 @@ it holds, `/metrics` and `/health`.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
 from collections import defaultdict
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from prometheus_client import generate_latest
 from tenacity import (
     Retrying,
     before_sleep_log,
@@ -38,6 +36,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from foundation import http
+from foundation.background import guarded
 from foundation.kafka import client_config
 from foundation.settings import Settings
 from sinks.clickhouse.metrics import (
@@ -54,6 +54,7 @@ from topics.deadletter import decode_checked
 from topics.serde import AvroSerde, DecodeError
 
 log = logging.getLogger(__name__)
+HEALTHY_POLL_S = 30.0
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -82,6 +83,7 @@ class MartsSink:
         self.serde = serde
         self.lock = threading.Lock()  # the embedded engine: one caller at a time
         self.stopping = threading.Event()
+        self.polled_at: float | None = None  # monotonic time of the loop's last poll
         self.consumer = Consumer(
             {
                 **client_config(settings),
@@ -189,13 +191,27 @@ class MartsSink:
         try:
             while not self.stopping.is_set():
                 messages = self.consumer.consume(self.settings.marts_batch_max, timeout=wait)
+                self.polled_at = time.monotonic()
                 if messages:
                     self.process(messages)
                 if time.monotonic() - last_lag > 5:
                     last_lag = time.monotonic()
-                    MARTS_LAG.set(self.lag())
+                    with guarded("marts_lag_gauge", log):  # a gauge must never stop the sink
+                        MARTS_LAG.set(self.lag())
         finally:
             self.consumer.close()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while the loop polls Kafka: not before its first poll, not while an insert
+        keeps failing (the loop is stuck retrying it), not once stopping."""
+        if self.polled_at is None:
+            return False, {"reason": "not consuming yet"}
+        idle = time.monotonic() - self.polled_at
+        if self.stopping.is_set():
+            return False, {"reason": "stopping"}
+        if idle > HEALTHY_POLL_S:
+            return False, {"reason": f"no poll for {idle:.0f} s (inserts failing?)"}
+        return True, {"last_poll_s": round(idle, 1)}
 
     def lag(self) -> int:
         total = 0
@@ -222,39 +238,17 @@ def _json_default(value: Any) -> Any:
 
 
 def serve(sink: MartsSink, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    """`/metrics`, `/health` (consuming, see `MartsSink.health`) and `POST /query`."""
 
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._reply(200, generate_latest(), "text/plain; version=0.0.4")
-            elif self.path == "/health":
-                self._reply(200, b'{"status": "ok"}', "application/json")
-            else:
-                self._reply(404, b"not found", "text/plain")
+    def query(body: bytes) -> tuple[int, Any]:
+        try:
+            return 200, sink.query(body.decode())
+        except Exception as exc:  # a bad query is the caller's error, not the sink's
+            return 400, {"error": str(exc)}
 
-        def do_POST(self) -> None:
-            if self.path != "/query":
-                self._reply(404, b"not found", "text/plain")
-                return
-            sql = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            try:
-                body = json.dumps(sink.query(sql), default=_json_default).encode()
-                self._reply(200, body, "application/json")
-            except Exception as exc:  # a bad query is the caller's error, not the sink's
-                self._reply(400, json.dumps({"error": str(exc)}).encode(), "application/json")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug(format, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="marts-http", daemon=True).start()
-    return server
+    return http.serve(
+        host, port, sink.health, {"/query": query}, name="marts-http", json_default=_json_default
+    )
 
 
 class QueryError(RuntimeError):

@@ -15,7 +15,9 @@ from foundation.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-def test_every_fault_recovers_and_nothing_is_lost_or_counted_twice(stack: Settings) -> None:
+def test_every_fault_recovers_and_nothing_is_lost_or_counted_twice(
+    stack: Settings, machine: str
+) -> None:
     args = ["chaos", "--rounds", "1", "--outage", "5", "--pause", "2", "--players", "60",
             "--per-pattern", "1", "--workers", "2"]  # fmt: skip
     proc = subprocess.run(

@@ -18,7 +18,9 @@ from tooling.supervisor import free_port
 pytestmark = pytest.mark.integration
 
 
-def test_short_demo_writes_the_report_and_finds_every_pattern(stack: Settings, tmp_path: Path):
+def test_short_demo_writes_the_report_and_finds_every_pattern(
+    stack: Settings, tmp_path: Path, machine: str
+) -> None:
     run = uuid.uuid4().hex[:8]
     settings = stack.model_copy(
         update={

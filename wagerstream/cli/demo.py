@@ -24,12 +24,25 @@ def demo(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     report_dir: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("report"),
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's processes.")] = False,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show the demo's processes and their health.")
+    ] = False,
 ) -> None:
     """Stack up, relay, workers, sink; a simulated operator with a kick-off burst and labelled
     risk patterns; then KPIs, signals scored against the labels, and report/index.html."""
-    from tooling.demo import DemoOptions, run_demo, stop_fleet
+    from tooling.demo import DemoOptions, fleet_status, run_demo, stop_fleet
 
     s = get_settings()
+    if status:
+        rows = fleet_status(s)
+        table = Table("process", "pid", "state", "health", "log")
+        for r in rows:
+            state = "[green]running" if r["running"] else "[red]gone"
+            table.add_row(r["name"], str(r["pid"]), state, r["health"], r["log"])
+        console.print(table if rows else "no demo processes are known (run `wagerstream demo`)")
+        if not rows or not all(r["running"] and r["health"] == "healthy" for r in rows):
+            raise typer.Exit(1)
+        return
     if stop:
         stopped = stop_fleet(s)
         console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")

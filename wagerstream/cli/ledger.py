@@ -30,31 +30,29 @@ def ledger_migrate() -> None:
 
 
 def cdc() -> None:
-    """Run the CDC relay: ledger entries → ledger.cdc (metrics on CDC_METRICS_PORT)."""
+    """Run the CDC relay: ledger entries → ledger.cdc (/metrics and /health on
+    CDC_METRICS_PORT)."""
+    import logging
     import logging.config
-    import threading
 
-    from prometheus_client import start_http_server
-
+    from foundation import http
+    from foundation.background import every
     from foundation.logs import logging_config
     from ledger.cdc import CdcRelay, RelayError, slot_lag_bytes
     from topics.serde import AvroSerde
 
     s = get_settings()
     logging.config.dictConfig(logging_config(s.log_level))
-    start_http_server(s.cdc_metrics_port)
     relay = CdcRelay(
         s.cdc_postgres, s.kafka, AvroSerde(registry_url=s.schema_registry_url), slot=s.cdc_slot
     )
-
-    def watch_lag() -> None:
-        while not relay.stop_event.wait(5):
-            try:
-                slot_lag_bytes(s.cdc_postgres, s.cdc_slot)
-            except Exception as exc:  # a metric must never stop the relay
-                logging.getLogger(__name__).warning("slot lag query failed: %s", exc)
-
-    threading.Thread(target=watch_lag, daemon=True).start()
+    try:
+        http.serve("", s.cdc_metrics_port, relay.health, name="cdc-http")
+    except OSError as exc:
+        fail(f"port {s.cdc_metrics_port} is taken ({exc}): set CDC_METRICS_PORT")
+    log = logging.getLogger("ledger.cdc")
+    every("cdc_slot_lag", 5, lambda: slot_lag_bytes(s.cdc_postgres, s.cdc_slot), relay.stop_event,
+          log)  # fmt: skip
     try:
         relay.run()
     except RelayError as exc:

@@ -3,14 +3,17 @@ FROM python:3.11-slim
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
-COPY wagerstream wagerstream
-COPY agents agents
-COPY topics topics
-COPY sinks sinks
-COPY ledger ledger
-COPY loadgen loadgen
-COPY bench bench
+# one folder per layer (README, "Where things are")
+COPY foundation foundation
 COPY schemas schemas
+COPY topics topics
+COPY ledger ledger
+COPY sinks sinks
+COPY agents agents
+COPY loadgen loadgen
+COPY tooling tooling
+COPY bench bench
+COPY wagerstream wagerstream
 RUN pip install --no-cache-dir -e .
 ENV STATE_DIR=/var/lib/wagerstream WORKER_WEB_HOST=0.0.0.0
 EXPOSE 6066

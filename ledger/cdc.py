@@ -227,6 +227,8 @@ class CdcRelay:
                 pg, f"CREATE_REPLICATION_SLOT {self.slot} LOGICAL pgoutput (SNAPSHOT 'use')"
             )
             start = parse_lsn(created.get_value(0, 1).decode())
+            log.info("snapshot of the ledger into slot %s started at %s", self.slot,
+                     format_lsn(start))  # fmt: skip
             tx = PendingTx(end_lsn=start, commit_ts_us=int(time.time() * 1e6))
             self.tracker.open(tx)
             self._exec(

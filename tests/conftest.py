@@ -52,9 +52,11 @@ def redis_client(stack: Settings) -> redis.Redis:
     return redis.Redis.from_url(stack.redis, decode_responses=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def supervisor() -> Iterator[Supervisor]:
-    """Every process a test starts runs under this; whatever happens, all are stopped."""
+    """Every process a test starts runs under this one test's supervisor: an unexpected exit
+    fails that test, and whatever happens all its processes are stopped at its end (and die
+    with pytest if it is killed)."""
     with Supervisor().running() as sup:
         yield sup
 
@@ -178,10 +180,8 @@ class RelayHandle:
         return None if self.child is None else self.child.proc
 
     def start(self, timeout: float = 120) -> None:
-        env = {"CDC_SLOT": self.slot, "CDC_METRICS_PORT": str(self.port)}
-        self.child = self.supervisor.start(
-            procs.relay(f"relay-{self.slot}", self.log, env), timeout
-        )
+        child = procs.relay(f"relay-{self.slot}", self.log, self.port, {"CDC_SLOT": self.slot})
+        self.child = self.supervisor.start(child, timeout)
 
     def kill9(self) -> None:
         assert self.child is not None

@@ -10,6 +10,15 @@ traffic while, round after round, these faults are injected one at a time:
 * `kafka_restart`: stop the broker, start it again
 * `redis_stop`: stop Redis for `outage_s`, start it again
 * `sink_fail`: every ClickHouse insert fails for `outage_s` (MARTS_FAULT_FILE)
+* `scale_out_in`: two more workers join the group under load, then leave (1→3→1 per worker)
+* `kafka_restart_lagging`: the workers are paused until they lag, the broker restarts, they
+  go on
+* `worker_kill_recovering`: kill -9 a worker, restart it on an empty state directory (its
+  tables come back from their changelogs) and kill it again during that recovery
+* `relay_kill_snapshot`: the relay's slot is dropped so that it snapshots the ledger again,
+  and it is killed -9 during the snapshot
+* `redis_sink_restart`: Redis and the ClickHouse sink go down together and come back
+* `worker_stall`: SIGSTOP a worker past the session timeout (its partitions move), SIGCONT
 
 Recovery time is from the end of a fault (the process restarted, the service back) until the
 affected part is healthy again and the pipeline has made progress (worker events or sink rows
@@ -26,11 +35,14 @@ signalled twice and every labelled pattern signalled.
 from __future__ import annotations
 
 import shutil
+import signal
 import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import psycopg
@@ -49,12 +61,27 @@ from tooling.demo import Fleet, stop_fleet
 from tooling.promstats import scrape
 from tooling.reconcile import reconcile
 from tooling.stack.manager import Kafka, Redis, Stack
-from tooling.supervisor import Supervisor, free_port, query_sink, rss_mb
+from tooling.supervisor import Child, Supervisor, free_port, query_sink, rss_mb
 from topics.admin import create_topics
 from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS, SIGNAL_TOPICS
 from topics.serde import AvroSerde
 
-FAULTS = ("worker_kill", "relay_kill", "kafka_restart", "redis_stop", "sink_fail")
+FAULTS = (
+    "worker_kill",
+    "relay_kill",
+    "kafka_restart",
+    "redis_stop",
+    "sink_fail",
+    "scale_out_in",
+    "kafka_restart_lagging",
+    "worker_kill_recovering",
+    "relay_kill_snapshot",
+    "redis_sink_restart",
+    "worker_stall",
+)
+OUTAGE_FAULTS = ("redis_stop", "sink_fail", "redis_sink_restart")
+# traffic seconds a fault takes, besides its outage (for sizing the simulated traffic)
+FAULT_SECONDS = {"scale_out_in": 40, "worker_stall": 25, "kafka_restart_lagging": 30}
 RECOVERY_TIMEOUT_S = 180.0
 SIM_HOURS = 4.0  # of simulated play, squeezed into the run (the patterns need a few hours)
 
@@ -69,6 +96,8 @@ class ChaosOptions:
     seed: int = 11
     pause_s: float = 5.0  # between faults: normal operation
     faults: tuple[str, ...] = FAULTS
+    minutes: float = 0.0  # at least this much traffic (faults spread over it)
+    hours: float = 0.0  # soak: repeat the rounds for this long, sampling memory
 
 
 @dataclass
@@ -88,6 +117,10 @@ class ChaosReport:
     signals_checked: int = 0
     differences: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    traffic_s: float = 0.0
+    duplicate_rows: int = 0  # redelivered rows ClickHouse holds twice until a merge
+    resent_signals: int = 0  # signal records sent again after a crash (same signal_id)
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (s, fleet MB)
 
     @property
     def total_differences(self) -> int:
@@ -96,6 +129,58 @@ class ChaosReport:
     def recovery(self) -> dict[str, float]:
         times = [f.recovery_s for f in self.faults]
         return {"p50_s": statistics.median(times), "max_s": max(times)} if times else {}
+
+    def rss_slope_mb_per_h(self) -> float | None:
+        """Least-squares slope of fleet memory over the second half of the run: a fleet that
+        levels off has a slope near 0 there, one that leaks keeps climbing."""
+        half = self.rss_samples[len(self.rss_samples) // 2 :]
+        if len(half) < 3:
+            return None
+        xs, ys = [t / 3600 for t, _ in half], [mb for _, mb in half]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        var = sum((x - mx) ** 2 for x in xs)
+        return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else None
+
+    def summary(self) -> dict[str, Any]:
+        """What `bench/results/<date>-chaos.json` holds."""
+        kinds: dict[str, list[float]] = {}
+        for f in self.faults:
+            kinds.setdefault(f.fault, []).append(f.recovery_s)
+        by_kind = {
+            k: {
+                "count": len(v),
+                "recovery_p50_s": round(statistics.median(v), 1),
+                "recovery_max_s": round(max(v), 1),
+            }
+            for k, v in sorted(kinds.items())
+        }
+        rss = [mb for _, mb in self.rss_samples]
+        slope = self.rss_slope_mb_per_h()
+        return {
+            "faults": len(self.faults),
+            "kinds": len(kinds),
+            "traffic_minutes": round(self.traffic_s / 60, 1),
+            "faults_by_kind": by_kind,
+            "recovery": {k: round(v, 1) for k, v in self.recovery().items()},
+            "checked": {
+                "ledger_entries": self.entries_checked,
+                "wallets": self.wallets_checked,
+                "signals": self.signals_checked,
+            },
+            "differences": self.differences,
+            "lost": sum(v for k, v in self.differences.items() if "missing" in k),
+            "duplicated": {
+                "rows_until_merge": self.duplicate_rows,
+                "signals_resent_same_id": self.resent_signals,
+            },
+            "fleet_rss_mb": {
+                "first": round(rss[0]) if rss else None,
+                "peak": round(max(rss)) if rss else None,
+                "last": round(rss[-1]) if rss else None,
+                "slope_second_half_mb_per_h": None if slope is None else round(slope, 1),
+            },
+            "notes": self.notes,
+        }
 
 
 def _metric(port: int, name: str) -> float:
@@ -126,11 +211,14 @@ class ChaosRun:
         self.opts = opts
         self.console = console
         self.tenant = f"chaos-{run}"
-        self.fleet = Fleet(self.s, Supervisor())  # stopped at exit, whatever happens
+        # stopped at exit, whatever happens; logs in the run's folder, kept when it fails
+        self.fleet = Fleet(self.s, Supervisor(), log_dir=home / "logs")
         self.extra = {"WORKER_OFFSET_RESET": "latest", "MARTS_FAULT_FILE": str(self.fault_file)}
         self.tenants: list[str] = []
         self.player: threading.Thread | None = None
         self.start_offsets: dict[str, dict[tuple[str, int], int]] = {}
+        self._sampling = threading.Event()
+        self._began = time.monotonic()
 
     # --- the fleet ----------------------------------------------------------------------
     def _worker_env(self, i: int) -> dict[str, str]:
@@ -175,6 +263,26 @@ class ChaosRun:
         children = self.fleet.children.items()
         return sum(rss_mb(c.pid) for n, c in children if n != "cdc" and c.running)
 
+    def _sample_memory(self, report: ChaosReport) -> None:
+        """Fleet RSS every 10 s while the traffic plays (the soak's slope comes from it)."""
+        while not self._sampling.wait(10):
+            report.rss_samples.append((time.monotonic() - self._began, self.rss()))
+
+    def _workers(self) -> list[Child]:
+        return [self.fleet.children[f"worker{i}"] for i in range(self.opts.workers)]
+
+    def _recovering(self, child: Child) -> Callable[[], bool]:
+        """True once the restarted worker is up but not ready: recovering its tables."""
+
+        def recovering() -> bool:
+            assert child.health_url is not None
+            try:
+                return httpx.get(child.health_url, timeout=1).status_code == 503
+            except httpx.HTTPError:
+                return False
+
+        return recovering
+
     # --- faults -------------------------------------------------------------------------
     def inject(self, fault: str) -> None:
         """Apply one fault and undo it; returns when the fault is over (not yet recovered)."""
@@ -197,6 +305,66 @@ class ChaosRun:
             self.fault_file.touch()
             time.sleep(self.opts.outage_s)
             self.fault_file.unlink()
+        elif fault == "scale_out_in":
+            extra = range(self.opts.workers, 3 * self.opts.workers)
+            for i in extra:
+                self.fleet.worker(i, None, **self._worker_env(i))
+            for i in extra:
+                child = self.fleet.children[f"worker{i}"]
+                self.fleet.supervisor.wait(
+                    child.is_ready, f"{child.name} ready", RECOVERY_TIMEOUT_S
+                )
+            time.sleep(self.opts.pause_s)
+            for i in extra:
+                self.fleet.children[f"worker{i}"].stop()
+        elif fault == "kafka_restart_lagging":
+            workers = self._workers()
+            for child in workers:
+                child.signal(signal.SIGSTOP)
+            try:
+                time.sleep(min(self.s.session_timeout_s, 8))  # traffic piles up meanwhile
+                broker = Kafka(self.s)
+                broker.down()
+                broker.up()
+            finally:
+                for child in workers:
+                    child.signal(signal.SIGCONT)
+        elif fault == "worker_kill_recovering":
+            self.fleet.children["worker0"].kill()
+            empty = {
+                **self._worker_env(0),
+                "STATE_DIR": str(self.home / f"empty-{uuid.uuid4().hex[:6]}"),
+            }
+            child = self.fleet.worker(0, None, **empty)
+            self.fleet.supervisor.wait(
+                self._recovering(child), "worker0 recovering its tables", 60, every=0.1
+            )
+            child.kill()
+            self.fleet.worker(0, None, **empty)
+        elif fault == "relay_kill_snapshot":
+            self.fleet.children["cdc"].kill()
+            drop_slot(self.s.postgres, self.s.cdc_slot)  # the next start snapshots the ledger
+            child = self.fleet.relay(None, **self.extra)
+            self.fleet.supervisor.wait(
+                lambda: "snapshot of the ledger" in child.log.read_text(errors="replace"),
+                "the relay's snapshot to start", 60, every=0.05,
+            )  # fmt: skip
+            child.kill()
+            self.start_relay()
+        elif fault == "redis_sink_restart":
+            redis = Redis(self.s)
+            self.fleet.children["sink"].stop()
+            redis.down()
+            time.sleep(self.opts.outage_s / 2)
+            redis.up()
+            self.start_sink()
+        elif fault == "worker_stall":
+            child = self._workers()[-1]
+            child.signal(signal.SIGSTOP)
+            try:
+                time.sleep(self.s.session_timeout_s + 5)  # past the session: partitions move
+            finally:
+                child.signal(signal.SIGCONT)
         else:
             raise ValueError(f"unknown fault {fault!r}: choose from {', '.join(FAULTS)}")
 
@@ -293,10 +461,21 @@ class ChaosRun:
         create_topics(s.kafka, s.topic_partitions, s.topic_replication)
         migrate_ledger(s.postgres)
         report = ChaosReport()
-        traffic_seconds = opts.rounds * sum(
-            (opts.outage_s if f in ("redis_stop", "sink_fail") else 15) + opts.pause_s + 10
+        per_round = sum(
+            (opts.outage_s if f in OUTAGE_FAULTS else 15)
+            + FAULT_SECONDS.get(f, 0)
+            + opts.pause_s
+            + 10
             for f in opts.faults
         )
+        rounds = opts.rounds
+        if opts.hours:
+            rounds = max(rounds, int(opts.hours * 3600 // per_round))
+        traffic_seconds = max(rounds * per_round, opts.minutes * 60)
+        # spread the faults over the traffic: the pause between them grows to fill it
+        busy = (per_round - len(opts.faults) * opts.pause_s) / len(opts.faults)
+        pause = max(opts.pause_s, traffic_seconds / max(1, rounds * len(opts.faults)) - busy)
+        report.traffic_s = traffic_seconds
         sim_start = int(time.time() * 1000) - int(SIM_HOURS * HOUR_MS)
         traffic = simulate(
             self.tenant, opts.players, opts.seed, sim_start, SIM_HOURS, opts.per_pattern
@@ -319,7 +498,7 @@ class ChaosRun:
             }
             console.print(
                 f"relay, {opts.workers} workers and the sink up (app {s.app_id}); logs in "
-                f"{s.stack_dir / 'logs'}; tenants: {', '.join(self.tenants)}"
+                f"{self.home / 'logs'}; tenants: {', '.join(self.tenants)}"
             )
             speedup = SIM_HOURS * 3600 / traffic_seconds
             producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
@@ -332,16 +511,19 @@ class ChaosRun:
             player = self.player = threading.Thread(target=load, daemon=True)
             console.rule(f"traffic ({len(traffic.actions)} actions over ≈{traffic_seconds:.0f} s)")
             player.start()
-            for round_ in range(1, opts.rounds + 1):
+            memory = threading.Thread(target=self._sample_memory, args=(report,), daemon=True)
+            memory.start()
+            for round_ in range(1, rounds + 1):
                 for fault in opts.faults:
-                    time.sleep(opts.pause_s)
+                    time.sleep(pause)
                     result = self.fault_with_memory(fault, round_)
                     report.faults.append(result)
                     console.print(
-                        f"round {round_} {fault:>13}: recovered in {result.recovery_s:5.1f} s "
+                        f"round {round_} {fault:>22}: recovered in {result.recovery_s:5.1f} s "
                         f"(fleet RSS {result.rss_mb_before:.0f} → peak {result.rss_mb_peak:.0f} MB)"
                     )
             player.join()
+            self._sampling.set()
             if stats and stats[0].refused:
                 report.notes.append(f"ledger refused {len(stats[0].refused)} postings")
             console.rule("drain and reconcile")
@@ -392,6 +574,7 @@ class ChaosRun:
             "SELECT count() - uniqExact(entry_id) AS extra FROM wagerstream.ledger_entries "
             f"WHERE tenant_id IN ({tenants})",
         )[0]["extra"]
+        report.duplicate_rows = physical
         if physical:
             report.notes.append(
                 f"{physical} redelivered ledger rows are stored twice until ClickHouse merges "
@@ -419,7 +602,7 @@ class ChaosRun:
         report.differences["windows signalled twice"] = len(windows) - len(set(windows))
         signalled = {(r["player_id"], r["code"]) for r in in_marts}
         report.differences["labelled patterns not signalled"] = len(labels - signalled)
-        resent = sum(on_kafka.values()) - len(on_kafka)
+        resent = report.resent_signals = sum(on_kafka.values()) - len(on_kafka)
         if resent:
             report.notes.append(
                 f"{resent} signal records were sent again after a crash (at-least-once); each "

@@ -48,6 +48,7 @@ class DemoOptions:
     tenant: str = "demo"
     workers: int = 1
     report_dir: Path = Path("report")
+    keep_running: bool = True  # the fleet outlives the demo (False: it dies with it, as in tests)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Fleet:
     supervisor: Supervisor = field(
         default_factory=lambda: Supervisor(stop_at_exit=False, interrupt_main=True)
     )
+    log_dir: Path | None = None  # default STACK_DIR/logs/demo-<name>.log
 
     def env(self, **extra: str) -> dict[str, str]:
         s = self.settings
@@ -78,6 +80,8 @@ class Fleet:
         }
 
     def log(self, name: str) -> Path:
+        if self.log_dir is not None:
+            return self.log_dir / f"{name}.log"
         return self.settings.stack_dir / "logs" / f"demo-{name}.log"
 
     def start(self, child: Child, timeout: float | None = None) -> Child:
@@ -202,7 +206,8 @@ def _sum_metric(port: int, name: str) -> float:
 
 def run_demo(s: Settings, opts: DemoOptions, console: Console) -> dict[str, Any]:
     """The demo; a fleet process that exits fails it at once, naming the process."""
-    fleet = Fleet(s)
+    sup = Supervisor(stop_at_exit=not opts.keep_running, interrupt_main=True)
+    fleet = Fleet(s, sup)
     try:
         return _run_demo(s, opts, console, fleet)
     except KeyboardInterrupt:

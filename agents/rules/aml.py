@@ -80,7 +80,10 @@ class Rules:
         self.threshold = self.cfg.threshold.amount_minor
 
     def keep_from(self, span_ms: int) -> int:
-        return self.high - LATE_SPANS * span_ms
+        """Where a window's entries may be forgotten: LATE_SPANS spans behind the newest event,
+        or, for an event older than that (a backfill), one span behind it, so back-dated
+        events link with each other while what is newer stays."""
+        return min(self.high, self.now + span_ms) - LATE_SPANS * span_ms
 
     def alert(
         self,
@@ -127,23 +130,28 @@ class Rules:
         insert_sorted(items, [self.now, amount, event_id])
         # state written before alerts flagged their evidence: its last evidence time
         legacy = self.st["consumed"].get(f"linked:{category}", -1)
-        linked: list[list[Any]] = []
+        qualified = False
         for linked in windows_through(items, self.now, span, TX_USED, legacy):
-            if len(linked) > 1 and sum(i[1] for i in linked) >= self.threshold:
-                break
-        code, span_name = "aml_threshold_24h", f"{self.cfg.linked_hours}h"
-        if session is not None and sum(i[1] for i in linked) < self.threshold:
-            linked = [
-                i
-                for i in within(items, max(session[1] - 1, legacy), self.now)
-                if len(i) <= TX_USED or not i[TX_USED]
-            ]
-            code, span_name = "aml_threshold_session", f"session:{session[0]}"
+            total = sum(i[1] for i in linked)
+            if len(linked) > 1 and total >= self.threshold:
+                qualified = True
+                window = f"{self.cfg.linked_hours}h:{category}@{iso(linked[0][0])}"
+                self.alert("aml_threshold_24h", window, "medium", [i[2] for i in linked],
+                           total, self.threshold)  # fmt: skip
+                mark_used(linked, TX_USED)
+        if qualified or session is None:
+            return
+        linked = [
+            i
+            for i in within(items, max(session[1] - 1, legacy), self.now)
+            if len(i) <= TX_USED or not i[TX_USED]
+        ]
         total = sum(i[1] for i in linked)
         if len(linked) > 1 and total >= self.threshold:
-            window = f"{span_name}:{category}@{iso(linked[0][0])}"
-            if self.alert(code, window, "medium", [i[2] for i in linked], total, self.threshold):
-                mark_used(linked, TX_USED)
+            window = f"session:{session[0]}:{category}@{iso(linked[0][0])}"
+            self.alert("aml_threshold_session", window, "medium", [i[2] for i in linked],
+                       total, self.threshold)  # fmt: skip
+            mark_used(linked, TX_USED)
 
     # --- events -------------------------------------------------------------------------------
     def on_stake(self, event: dict[str, Any]) -> None:
@@ -181,10 +189,8 @@ class Rules:
         legacy = self.st["consumed"].get("velocity", -1)
         for used in windows_through(self.st["attempts"], self.now, span, ATTEMPT_USED, legacy):
             if len(used) >= rule.deposits:
-                break
-        if len(used) >= rule.deposits:
-            window = f"{rule.within_minutes}m@{iso(used[0][0])}"
-            if self.alert("velocity", window, "medium", [u[1] for u in used], len(used)):
+                window = f"{rule.within_minutes}m@{iso(used[0][0])}"
+                self.alert("velocity", window, "medium", [u[1] for u in used], len(used))
                 mark_used(used, ATTEMPT_USED)
 
     def _structuring(self, amount: int, event_id: str) -> None:
@@ -195,16 +201,12 @@ class Rules:
         self.st["near"] = prune(self.st["near"], self.keep_from(span))
         insert_sorted(self.st["near"], [self.now, amount, event_id])
         legacy = self.st["consumed"].get("structuring", -1)
-        total = 0
         for used in windows_through(self.st["near"], self.now, span, TX_USED, legacy):
             total = sum(u[1] for u in used)
             if len(used) >= rule.min_deposits and total > self.threshold:
-                break
-        if len(used) >= rule.min_deposits and total > self.threshold:
-            window = f"{rule.within_hours}h@{iso(used[0][0])}"
-            if self.alert(
-                "structuring", window, "high", [u[2] for u in used], total, self.threshold
-            ):
+                window = f"{rule.within_hours}h@{iso(used[0][0])}"
+                evidence = [u[2] for u in used]
+                self.alert("structuring", window, "high", evidence, total, self.threshold)
                 mark_used(used, TX_USED)
 
     def on_withdrawal(

@@ -2,7 +2,7 @@
 
 Regulators set the numbers (Sweden's 72 h cooling-off, Germany's EUR 1,000 cap, the UK's
 GBP 150 check) and operators tighten them per brand, so they live in data, not code: the
-packaged `agents/risk.toml`, or the file named by RISK_CONFIG. The file is validated on load
+packaged `agents/rules/risk.toml`, or the file named by RISK_CONFIG. The file is validated on load
 (pydantic) so a typo is an error naming the key, not a rule that silently never fires.
 Money thresholds carry their currency; `Fx.convert` brings an event's amount into it with
 integer minor units and one rounding (half-even), never a float.

@@ -1,6 +1,6 @@
 """Player limits: deposit, loss and wager per day/week/month, session time per day, blocks.
 
-Pure rules over one player's state dict (no Faust, no I/O; `agents/risk.py` wires them).
+Pure rules over one player's state dict (no Faust, no I/O; `agents/players.py` wires them).
 Upstream checks limits synchronously against `ws:{tenant}:limits:{player}`; this module keeps
 that read model true and reports in `limits.breach` what upstream should have refused.
 

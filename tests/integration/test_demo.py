@@ -42,6 +42,7 @@ def test_short_demo_writes_the_report_and_finds_every_pattern(
         tenant=f"demo-{run}",
         workers=1,
         report_dir=tmp_path / "report",
+        keep_running=False,  # the fleet dies with pytest, even a killed one
     )
     try:
         result = run_demo(settings, opts, Console(width=120))

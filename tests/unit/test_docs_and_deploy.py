@@ -59,3 +59,13 @@ def test_grafana_dashboard_is_provisioned_and_uses_real_metrics() -> None:
     }
     assert len(dashboard["panels"]) >= 10
     assert used <= defined, used - defined
+
+
+def test_the_image_copies_every_layer() -> None:
+    import tomllib
+
+    layers = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "root_packages"
+    ]
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert [p for p in layers if f"COPY {p} {p}\n" not in dockerfile] == []

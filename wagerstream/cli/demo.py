@@ -57,8 +57,15 @@ def demo(
         fail(f"precision or recall below 0.95 for {', '.join(low)}: see {result['report']}")
 
 
+ALL_FAULTS = (
+    "worker_kill,relay_kill,kafka_restart,redis_stop,sink_fail,scale_out_in,"
+    "kafka_restart_lagging,worker_kill_recovering,relay_kill_snapshot,redis_sink_restart,"
+    "worker_stall"
+)
+
+
 def chaos(
-    rounds: Annotated[int, typer.Option(help="Rounds; each injects every fault once.")] = 2,
+    rounds: Annotated[int, typer.Option(help="Rounds; each injects every fault once.")] = 3,
     outage: Annotated[float, typer.Option(help="Seconds Redis is down / the sink fails.")] = 30,
     players: Players = 400,
     per_pattern: PerPattern = 3,
@@ -67,10 +74,20 @@ def chaos(
     pause: Annotated[float, typer.Option(help="Seconds of normal operation between faults.")] = 5,
     faults: Annotated[
         str, typer.Option(help="Comma-separated faults to inject, in this order.")
-    ] = "worker_kill,relay_kill,kafka_restart,redis_stop,sink_fail",
+    ] = ALL_FAULTS,
+    minutes: Annotated[
+        float, typer.Option(help="At least this many minutes of traffic (faults spread over it).")
+    ] = 30,
+    hours: Annotated[
+        float, typer.Option(help="Soak: repeat the rounds for this many hours (memory slope).")
+    ] = 0,
+    save: Annotated[
+        bool, typer.Option(help="Write bench/results/<date>-chaos.json (or -soak.json).")
+    ] = True,
 ) -> None:
-    """Faults under load (kill -9 a worker and the relay, restart Kafka, stop Redis, fail the
-    ClickHouse sink), then reconcile ledger, ClickHouse, wallets and signals: 0 differences."""
+    """Faults under load (kills, restarts, rebalances, stalls, outages of Redis, the sink and
+    the broker), then reconcile ledger, ClickHouse, wallets and signals: 0 differences."""
+    from bench.results import today, write
     from tooling.chaos import FAULTS, ChaosOptions, run_chaos
 
     chosen = tuple(f.strip() for f in faults.split(",") if f.strip())
@@ -78,8 +95,15 @@ def chaos(
     if unknown or not chosen:
         named = ", ".join(unknown) or "(none given)"
         fail(f"unknown fault(s) {named}: choose from {', '.join(FAULTS)}")
-    opts = ChaosOptions(rounds, outage, players, per_pattern, workers, seed, pause, chosen)
+    opts = ChaosOptions(
+        rounds, outage, players, per_pattern, workers, seed, pause, chosen, minutes, hours
+    )
     report = run_chaos(get_settings(), opts, console)
+    if save:
+        name = "soak" if hours else "chaos"
+        summary = {"benchmark": name, "date": today(), "options": vars(opts), **report.summary()}
+        write(name, summary)
+        console.print(f"results: bench/results/{today()}-{name}.json")
     if report.total_differences:
         fail(f"{report.total_differences} difference(s) after the faults: see the table above")
 

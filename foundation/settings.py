@@ -172,7 +172,7 @@ class Settings(BaseSettings):
 
     # --- CDC relay ---------------------------------------------------------------------
     cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")
-    cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics).")
+    cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics, /health).")
 
     @model_validator(mode="before")
     @classmethod

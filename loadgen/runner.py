@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 import zlib
@@ -20,6 +21,8 @@ from rich.progress import Progress
 from ledger.client import Ledger, LedgerError
 from loadgen.operator import Action, Traffic
 from loadgen.producer import EventProducer
+
+PROGRESS_LINE_S = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,10 @@ def play(
         w.start()
     began = time.monotonic()
     next_sample = began
-    with Progress(disable=not show_progress, transient=False) as progress:
+    # without a terminal a bar prints nothing until the end: a plain line every 10 s instead
+    plain = show_progress and not sys.stdout.isatty()
+    next_line = began + PROGRESS_LINE_S
+    with Progress(disable=not show_progress or plain, transient=False) as progress:
         task = progress.add_task("sending", total=len(traffic.actions))
         for action in traffic.actions:
             if speedup:
@@ -108,6 +114,10 @@ def play(
                 next_sample = now + 0.5
                 stats.timeline.append((now - began, stats.actions))
                 progress.update(task, completed=stats.actions)
+            if plain and now >= next_line:
+                next_line = now + PROGRESS_LINE_S
+                print(f"sending: {stats.actions} of {len(traffic.actions)} actions, "
+                      f"{now - began:.0f} s", flush=True)  # fmt: skip
         for inbox in inboxes:
             inbox.put(None)
         for w in workers:

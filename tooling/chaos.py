@@ -10,7 +10,7 @@ traffic while, round after round, these faults are injected one at a time:
 * `kafka_restart`: stop the broker, start it again
 * `redis_stop`: stop Redis for `outage_s`, start it again
 * `sink_fail`: every ClickHouse insert fails for `outage_s` (MARTS_FAULT_FILE)
-* `scale_out_in`: two more workers join the group under load, then leave (1→3→1 per worker)
+* `scale_out_in`: two more workers join the group under load, then leave (1 → 3 → 1 for one)
 * `kafka_restart_lagging`: the workers are paused until they lag, the broker restarts, they
   go on
 * `worker_kill_recovering`: kill -9 a worker, restart it on an empty state directory (its
@@ -306,7 +306,7 @@ class ChaosRun:
             time.sleep(self.opts.outage_s)
             self.fault_file.unlink()
         elif fault == "scale_out_in":
-            extra = range(self.opts.workers, 3 * self.opts.workers)
+            extra = range(self.opts.workers, self.opts.workers + 2)  # 1 → 3 → 1 for one worker
             for i in extra:
                 self.fleet.worker(i, None, **self._worker_env(i))
             for i in extra:
@@ -462,10 +462,10 @@ class ChaosRun:
         migrate_ledger(s.postgres)
         report = ChaosReport()
         per_round = sum(
-            (opts.outage_s if f in OUTAGE_FAULTS else 15)
+            (opts.outage_s if f in OUTAGE_FAULTS else 5)
             + FAULT_SECONDS.get(f, 0)
             + opts.pause_s
-            + 10
+            + 5
             for f in opts.faults
         )
         rounds = opts.rounds

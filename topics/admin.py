@@ -99,3 +99,24 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
         return lag
     finally:
         consumer.close()
+
+
+def start_group_at_end(bootstrap: str, group: str, topics: tuple[str, ...], partitions: int) -> int:
+    """Commit the current end of every partition for a group that has no offsets yet, so it
+    starts with what is produced from now on (and, unlike `auto.offset.reset=latest`, a worker
+    killed before its first commit still resumes from here). Returns the events skipped."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        ends = []
+        skipped = 0
+        for t in topics:
+            for p in range(partitions):
+                low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+                ends.append(TopicPartition(t, p, high))
+                skipped += high - low
+        consumer.commit(offsets=ends, asynchronous=False)
+        return skipped
+    finally:
+        consumer.close()

@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
+# setuptools warns "Editable installation" on every editable install of a flat layout:
+# nothing is wrong, so that one warning is filtered (and only that one).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# setuptools warns on every editable install of a flat layout; nothing is wrong
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[dev]'
+	@PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 demo: setup

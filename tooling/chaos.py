@@ -62,7 +62,7 @@ from tooling.promstats import scrape
 from tooling.reconcile import reconcile
 from tooling.stack.manager import Kafka, Redis, Stack
 from tooling.supervisor import Child, Supervisor, free_port, query_sink, rss_mb
-from topics.admin import create_topics
+from topics.admin import create_topics, start_group_at_end
 from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS, SIGNAL_TOPICS
 from topics.serde import AvroSerde
 
@@ -213,7 +213,7 @@ class ChaosRun:
         self.tenant = f"chaos-{run}"
         # stopped at exit, whatever happens; logs in the run's folder, kept when it fails
         self.fleet = Fleet(self.s, Supervisor(), log_dir=home / "logs")
-        self.extra = {"WORKER_OFFSET_RESET": "latest", "MARTS_FAULT_FILE": str(self.fault_file)}
+        self.extra = {"MARTS_FAULT_FILE": str(self.fault_file)}
         self.tenants: list[str] = []
         self.player: threading.Thread | None = None
         self.start_offsets: dict[str, dict[tuple[str, int], int]] = {}
@@ -483,19 +483,18 @@ class ChaosRun:
         self.tenants = list(traffic.tenants)
         try:
             self.start_relay()
+            # The groups start at the end of the topics as they are now: what they held before
+            # (the relay's snapshot of the whole ledger included) is not theirs. Committed up
+            # front, not `auto.offset.reset=latest`, because a partition that moves before its
+            # first commit (a kill, a scale-out, a stall) would skip what came in meanwhile.
+            # From here on the groups must consume everything.
+            self.start_offsets = {}
+            for group, topics in ((s.app_id, CONSUMED_TOPICS), (f"{s.app_id}-marts", FACT_TOPICS)):
+                self.start_offsets[group] = self._ends(topics)
+                start_group_at_end(s.kafka, group, topics, s.topic_partitions)
             for i in range(opts.workers):
                 self.start_worker(i)
             self.start_sink()
-            # The groups start at the end of each partition when they are assigned it; what
-            # the topics held before (the relay's snapshot of the whole ledger included) is
-            # not theirs. From here on they must consume everything.
-            self.start_offsets = {
-                group: self._ends(topics)
-                for group, topics in (
-                    (s.app_id, CONSUMED_TOPICS),
-                    (f"{s.app_id}-marts", FACT_TOPICS),
-                )
-            }
             console.print(
                 f"relay, {opts.workers} workers and the sink up (app {s.app_id}); logs in "
                 f"{self.home / 'logs'}; tenants: {', '.join(self.tenants)}"

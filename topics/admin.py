@@ -101,14 +101,25 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
         consumer.close()
 
 
-def start_group_at_end(bootstrap: str, group: str, topics: tuple[str, ...], partitions: int) -> int:
+def start_group_at_end(
+    bootstrap: str,
+    group: str,
+    topics: tuple[str, ...],
+    partitions: int,
+    only_if_new: bool = False,
+) -> int:
     """Commit the current end of every partition for a group that has no offsets yet, so it
     starts with what is produced from now on (and, unlike `auto.offset.reset=latest`, a worker
-    killed before its first commit still resumes from here). Returns the events skipped."""
+    killed before its first commit still resumes from here). With `only_if_new`, a group that
+    has committed anything is left where it is. Returns the events skipped."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
     try:
+        if only_if_new:
+            tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+            if any(tp.offset >= 0 for tp in consumer.committed(tps, timeout=10)):
+                return 0
         ends = []
         skipped = 0
         for t in topics:

@@ -17,23 +17,22 @@ pytestmark = pytest.mark.integration
 
 
 def bet(player: str, tenant: str, **overrides) -> dict:
-    return event(
-        "bet_placed",
-        occurred_at=int(time.time() * 1000),
-        tenant_id=tenant,
-        player_id=player,
-        trace_id="trace-1",
-        bet_id=f"bet-{uuid.uuid4()}",
-        product="casino",
-        provider="netent",
-        market_id=None,
-        stake_minor=250,
-        bonus_stake_minor=0,
-        currency="GBP",
-        odds=None,
-        event_start_at=None,
-        **overrides,
-    )
+    fields = {
+        "occurred_at": int(time.time() * 1000),
+        "tenant_id": tenant,
+        "player_id": player,
+        "trace_id": "trace-1",
+        "bet_id": f"bet-{uuid.uuid4()}",
+        "product": "casino",
+        "provider": "netent",
+        "market_id": None,
+        "stake_minor": 250,
+        "bonus_stake_minor": 0,
+        "currency": "GBP",
+        "odds": None,
+        "event_start_at": None,
+    }
+    return event("bet_placed", **{**fields, **overrides})
 
 
 def test_each_bad_input_goes_to_dlq_with_reason_and_processing_continues(

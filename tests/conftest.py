@@ -72,8 +72,9 @@ def machine(
     loop eating one of the cores, bounded in time), as on a shared CI machine."""
     hog = None
     if request.param == "busy":
-        code = (
-            f"import time\nend = time.monotonic() + {HOG_MAX_S}\nwhile time.monotonic() < end: pass"
+        code = (  # it dies with pytest, even a killed one (PDEATHSIG, as every child)
+            "from tooling.supervisor import die_with_parent\ndie_with_parent()\nimport time\n"
+            f"end = time.monotonic() + {HOG_MAX_S}\nwhile time.monotonic() < end: pass"
         )
         hog = Child(f"cpu-hog-{uuid.uuid4().hex[:6]}", ["-c", code], tmp_path / "hog.log",
                     program=[sys.executable])  # fmt: skip

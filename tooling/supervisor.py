@@ -332,15 +332,27 @@ def free_port() -> int:
 
 class MartsSinkProcess:
     """A ClickHouse sink on its own embedded engine, consumer group and port (tests and
-    benchmarks; one process per engine directory)."""
+    benchmarks; one process per engine directory). Its new group starts at the end of the
+    topics: what other runs left there is not its input."""
 
     def __init__(self, workdir: Path, app_id: str, supervisor: Supervisor | None = None) -> None:
+        from foundation.settings import get_settings
+        from topics.admin import start_group_at_end
+        from topics.catalogue import FACT_TOPICS
+
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.group = f"{app_id}-marts"
+        settings = get_settings()
+        start_group_at_end(settings.kafka, self.group, FACT_TOPICS, settings.topic_partitions, True)
         self.supervisor = supervisor or Supervisor()
         env = {"APP_ID": app_id, "CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}"}
         self.child = self.supervisor.start(sink("sink", workdir / "sink.log", self.port, env))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment that reaches this sink (`wagerstream query` through it)."""
+        return {**os.environ, **self.child.env}
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         self.supervisor.check()

@@ -1,13 +1,19 @@
-"""Create the catalogue's topics with confluent-kafka's admin client, idempotently."""
+"""Topic admin with confluent-kafka: the catalogue's topics created idempotently, a group's
+lag, and a new group started at the end of the topics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from confluent_kafka.admin import AdminClient, NewTopic
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from foundation.kafka import security_config
 from topics.catalogue import CATALOGUE
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -93,7 +99,7 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
     try:
         tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         lag = 0
-        for tp in consumer.committed(tps, timeout=10):
+        for tp in _retrying(lambda: consumer.committed(tps, timeout=10)):
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
             lag += high - (tp.offset if tp.offset >= 0 else low)
         return lag
@@ -118,7 +124,8 @@ def start_group_at_end(
     try:
         if only_if_new:
             tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-            if any(tp.offset >= 0 for tp in consumer.committed(tps, timeout=10)):
+            committed = _retrying(lambda: consumer.committed(tps, timeout=10))
+            if any(tp.offset >= 0 for tp in committed):
                 return 0
         ends = []
         skipped = 0
@@ -127,7 +134,26 @@ def start_group_at_end(
                 low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
                 ends.append(TopicPartition(t, p, high))
                 skipped += high - low
-        consumer.commit(offsets=ends, asynchronous=False)
+        _retrying(lambda: consumer.commit(offsets=ends, asynchronous=False))
         return skipped
     finally:
         consumer.close()
+
+
+def _retrying(call: Callable[[], T]) -> T:
+    """`call`, again while Kafka answers with a retriable error: a broker just started has no
+    group coordinator for a few seconds (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS)."""
+    from confluent_kafka import KafkaException
+
+    def retriable(exc: BaseException) -> bool:
+        return isinstance(exc, KafkaException) and exc.args[0].retriable()
+
+    for attempt in Retrying(
+        retry=retry_if_exception(retriable),
+        stop=stop_after_delay(60),
+        wait=wait_exponential(multiplier=0.2, max=2),
+        reraise=True,
+    ):
+        with attempt:
+            return call()
+    raise AssertionError("unreachable")

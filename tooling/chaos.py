@@ -62,7 +62,7 @@ from tooling.promstats import scrape
 from tooling.reconcile import reconcile
 from tooling.stack.manager import Kafka, Redis, Stack
 from tooling.supervisor import Child, Supervisor, free_port, query_sink, rss_mb
-from topics.admin import create_topics, start_group_at_end
+from topics.admin import consumer_lag, create_topics, start_group_at_end
 from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS, SIGNAL_TOPICS
 from topics.serde import AvroSerde
 
@@ -216,7 +216,8 @@ class ChaosRun:
         self.extra = {"MARTS_FAULT_FILE": str(self.fault_file)}
         self.tenants: list[str] = []
         self.player: threading.Thread | None = None
-        self.start_offsets: dict[str, dict[tuple[str, int], int]] = {}
+        # the fleet's consumer groups and what each consumes
+        self.groups = ((self.s.app_id, CONSUMED_TOPICS), (f"{self.s.app_id}-marts", FACT_TOPICS))
         self._sampling = threading.Event()
         self._began = time.monotonic()
 
@@ -403,32 +404,13 @@ class ChaosRun:
         return FaultResult(fault, round_, recovery, before, max(peak))
 
     # --- the run ------------------------------------------------------------------------
-    def _ends(self, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
-        consumer = Consumer(client_config(self.s, **{"group.id": f"{self.s.app_id}-audit"}))
-        try:
-            return {
-                (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-                for t in topics
-                for p in range(self.s.topic_partitions)
-            }
-        finally:
-            consumer.close()
-
     def behind(self) -> int:
-        """Events written since the run began that a group has not committed. The groups
-        start at the end of the topics, so a partition they never received anything on has
-        no committed offset: it counts from where the topics ended when the run began."""
-        total = 0
-        for group, start in self.start_offsets.items():
-            consumer = Consumer(client_config(self.s, **{"group.id": group}))
-            try:
-                parts = [TopicPartition(t, p) for t, p in start]
-                for tp in consumer.committed(parts, timeout=10):
-                    high = consumer.get_watermark_offsets(tp, timeout=10)[1]
-                    total += high - max(tp.offset, start[(tp.topic, tp.partition)])
-            finally:
-                consumer.close()
-        return total
+        """Events the groups have not committed. They were committed at the end of the topics
+        before any process started, so this counts only what came since the run began."""
+        return sum(
+            consumer_lag(self.s.kafka, group, topics, self.s.topic_partitions)
+            for group, topics in self.groups
+        )
 
     def drain(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -488,9 +470,7 @@ class ChaosRun:
             # front, not `auto.offset.reset=latest`, because a partition that moves before its
             # first commit (a kill, a scale-out, a stall) would skip what came in meanwhile.
             # From here on the groups must consume everything.
-            self.start_offsets = {}
-            for group, topics in ((s.app_id, CONSUMED_TOPICS), (f"{s.app_id}-marts", FACT_TOPICS)):
-                self.start_offsets[group] = self._ends(topics)
+            for group, topics in self.groups:
                 start_group_at_end(s.kafka, group, topics, s.topic_partitions)
             for i in range(opts.workers):
                 self.start_worker(i)

@@ -126,7 +126,8 @@ class Settings(BaseSettings):
         "appears, or a partition count that changes, triggers a rebalance then).",
     )
     worker_gauge_interval_s: float = Field(
-        15.0, description="Seconds between the worker's consumer-lag and table-size gauges."
+        15.0,
+        description="Seconds between the worker's consumer-lag gauges (table sizes: 4x that).",
     )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     worker_batch_max: int = Field(

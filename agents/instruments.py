@@ -23,6 +23,9 @@ instrument_players = statecodec.state_table(
     app.Table(
         "instrument_players",
         partitions=settings.topic_partitions,
+        options=statecodec.store_options(
+            settings.worker_rocksdb_write_buffer_mb, settings.worker_rocksdb_block_cache_mb
+        ),
         help="Per (tenant, instrument): players who used it recently.",
     )
 )

@@ -45,6 +45,9 @@ player_risk = statecodec.state_table(
     app.Table(
         "player_risk",
         partitions=settings.topic_partitions,
+        options=statecodec.store_options(
+            settings.worker_rocksdb_write_buffer_mb, settings.worker_rocksdb_block_cache_mb
+        ),
         help="Per (tenant, player): limits, RG and AML state, fired signals, recent event ids.",
     )
 )

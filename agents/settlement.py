@@ -26,6 +26,9 @@ open_bets = statecodec.state_table(
     app.Table(
         "open_bets",
         partitions=settings.topic_partitions,
+        options=statecodec.store_options(
+            settings.worker_rocksdb_write_buffer_mb, settings.worker_rocksdb_block_cache_mb
+        ),
         help="Per player: open bets, recently settled bet ids, sequence.",
     )
 )

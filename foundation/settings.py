@@ -129,6 +129,14 @@ class Settings(BaseSettings):
         15.0,
         description="Seconds between the worker's consumer-lag gauges (table sizes: 4x that).",
     )
+    worker_rocksdb_write_buffer_mb: int = Field(
+        4,
+        description="RocksDB memtable size of each table partition's database (two of them): "
+        "Faust's default, 64 MB x 3, grows a worker by gigabytes before the first flush.",
+    )
+    worker_rocksdb_block_cache_mb: int = Field(
+        8, description="RocksDB block cache of each table partition's database."
+    )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     worker_batch_max: int = Field(
         1000,

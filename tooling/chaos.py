@@ -121,6 +121,8 @@ class ChaosReport:
     duplicate_rows: int = 0  # redelivered rows ClickHouse holds twice until a merge
     resent_signals: int = 0  # signal records sent again after a crash (same signal_id)
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (s, fleet MB)
+    # (s, process name, pid, MB): a restarted process is a new pid, so its slope is its own
+    process_samples: list[tuple[float, str, int, float]] = field(default_factory=list)
 
     @property
     def total_differences(self) -> int:
@@ -131,15 +133,27 @@ class ChaosReport:
         return {"p50_s": statistics.median(times), "max_s": max(times)} if times else {}
 
     def rss_slope_mb_per_h(self) -> float | None:
-        """Least-squares slope of fleet memory over the second half of the run: a fleet that
-        levels off has a slope near 0 there, one that leaks keeps climbing."""
-        half = self.rss_samples[len(self.rss_samples) // 2 :]
-        if len(half) < 3:
-            return None
-        xs, ys = [t / 3600 for t, _ in half], [mb for _, mb in half]
-        mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        var = sum((x - mx) ** 2 for x in xs)
-        return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else None
+        """Least-squares slope of fleet memory over the second half of the run. The fleet's
+        sum moves with its faults (a restarted worker starts small, a scale-out adds two), so
+        the per-process slopes below are the ones that say whether memory levels off."""
+        return second_half_slope([(t, mb) for t, mb in self.rss_samples])
+
+    def processes(self) -> dict[str, dict[str, float | None]]:
+        """Per process still running at the end: its last life's memory and the slope over
+        the second half of that life (a process that levels off is near 0 there)."""
+        out: dict[str, dict[str, float | None]] = {}
+        last_pid = {name: pid for _, name, pid, _ in self.process_samples}
+        for name, pid in sorted(last_pid.items()):
+            life = [(t, mb) for t, n, p, mb in self.process_samples if n == name and p == pid]
+            slope = second_half_slope(life)
+            out[name] = {
+                "lived_min": round((life[-1][0] - life[0][0]) / 60, 1),
+                "first_mb": round(life[0][1]),
+                "peak_mb": round(max(mb for _, mb in life)),
+                "last_mb": round(life[-1][1]),
+                "slope_second_half_mb_per_h": None if slope is None else round(slope, 1),
+            }
+        return out
 
     def summary(self) -> dict[str, Any]:
         """What `bench/results/<date>-chaos.json` holds."""
@@ -179,8 +193,24 @@ class ChaosReport:
                 "last": round(rss[-1]) if rss else None,
                 "slope_second_half_mb_per_h": None if slope is None else round(slope, 1),
             },
+            "process_rss": self.processes(),
             "notes": self.notes,
         }
+
+
+def second_half_slope(samples: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope in MB/h of (seconds, MB) samples over their second half in time:
+    the first half is warm-up (caches and tables filling), the second shows a leak."""
+    if not samples:
+        return None
+    middle = (samples[0][0] + samples[-1][0]) / 2
+    half = [(t, mb) for t, mb in samples if t >= middle]
+    if len(half) < 3:
+        return None
+    xs, ys = [t / 3600 for t, _ in half], [mb for _, mb in half]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else None
 
 
 def _metric(port: int, name: str) -> float:
@@ -267,7 +297,11 @@ class ChaosRun:
     def _sample_memory(self, report: ChaosReport) -> None:
         """Fleet RSS every 10 s while the traffic plays (the soak's slope comes from it)."""
         while not self._sampling.wait(10):
-            report.rss_samples.append((time.monotonic() - self._began, self.rss()))
+            now = time.monotonic() - self._began
+            running = [(n, c.pid) for n, c in self.fleet.children.items() if c.running]
+            sizes = [(n, pid, rss_mb(pid)) for n, pid in running]
+            report.rss_samples.append((now, sum(mb for n, _, mb in sizes if n != "cdc")))
+            report.process_samples.extend((now, n, pid, mb) for n, pid, mb in sizes if mb)
 
     def _workers(self) -> list[Child]:
         return [self.fleet.children[f"worker{i}"] for i in range(self.opts.workers)]
@@ -638,6 +672,13 @@ def print_report(report: ChaosReport, console: Console) -> None:
     table = Table("reconciliation", "differences")
     for name, n in report.differences.items():
         table.add_row(name, str(n))
+    console.print(table)
+    table = Table("process", "lived (min)", "first (MB)", "peak (MB)", "last (MB)", "MB/h")
+    for name, p in report.processes().items():
+        table.add_row(
+            name, str(p["lived_min"]), str(p["first_mb"]), str(p["peak_mb"]), str(p["last_mb"]),
+            str(p["slope_second_half_mb_per_h"]),
+        )  # fmt: skip
     console.print(table)
     for note in report.notes:
         console.print(f"note: {note}")

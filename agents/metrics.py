@@ -39,6 +39,18 @@ PROCESSING = Histogram(
     ["agent"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
+STATE_FLUSH_KEYS = Histogram(
+    "wagerstream_state_flush_keys",
+    "Changed table keys written back per state flush (one RocksDB put and one changelog "
+    "record each).",
+    ["agent"],
+    buckets=(0, 10, 100, 1000, 5000, 20_000, 100_000),
+)
+STATE_UNFLUSHED = Gauge(
+    "wagerstream_state_unflushed_events",
+    "Events handled whose state is not written back yet, so not acked (replayed after a crash).",
+    ["agent"],
+)
 SENT = Counter(
     "wagerstream_records_sent_total",
     "Records an agent sent to another topic (signals, repartitions).",

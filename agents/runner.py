@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import weakref
@@ -25,7 +26,8 @@ from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from agents.app import app, read_models, serde, settings
-from agents.metrics import EVENTS_OUT, PROCESSING, SENT
+from agents.metrics import EVENTS_OUT, PROCESSING, SENT, STATE_FLUSH_KEYS, STATE_UNFLUSHED
+from foundation.background import guarded
 from foundation.logs import log_context
 from sinks.metrics import SINK_BATCH
 from sinks.read_models import VersionedWrite
@@ -52,33 +54,75 @@ class Outcome:
 
 
 class BatchState:
-    """Table state of one batch: each (table, key) is read once and written back once.
+    """Table state since the last flush, across batches: each (table, key) is read once, kept
+    in memory while it changes, and written back once per flush (Kafka Streams' record cache,
+    Quix Streams' checkpoint). A player with 50 events in a flush interval costs one RocksDB
+    read, one JSON encode, one put and one changelog record.
 
-    A per-event table write costs a JSON encode and a changelog record; a player with 50
-    events in a batch needs one. Writing back happens with Faust's *current event* set to the
-    last event that touched the key, so the store writes the partition's RocksDB and the
-    changelog record goes to that event's partition (the partition this worker owns), and is
-    committed with it.
+    Writing back happens with Faust's *current event* set to the last event that touched the
+    key, so the store writes the partition's RocksDB and the changelog record goes to that
+    event's partition (the partition this worker owns). After a flush the values stay cached,
+    unchanged, up to `clean_max` keys, and the cache is dropped when the group's generation
+    changes (a partition may have come back with state another worker wrote meanwhile).
     """
 
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
+    def __init__(self, clean_max: int = 0) -> None:
+        self._dirty: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
+        self._clean: dict[tuple[str, str], Any] = {}
+        self._clean_max = clean_max
+        self._generation: int | None = None
         self.event: faust.types.EventT | None = None
 
     def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
-        found = self._entries.get((table.name, key))
-        value = found[1] if found is not None else table.get(key)
-        if value is None:
-            value = factory()
+        slot = (table.name, key)
+        found = self._dirty.get(slot)
+        if found is not None:
+            value = found[1]
+        else:
+            value = self._clean.pop(slot, None)
+            if value is None:
+                value = table.get(key)
+            if value is None:
+                value = factory()
         assert self.event is not None
-        self._entries[(table.name, key)] = (table, value, self.event)
+        self._dirty[slot] = (table, value, self.event)
         return value
 
-    def flush(self) -> None:
-        for (_, key), (table, value, event) in self._entries.items():
+    def changes(self) -> Iterator[tuple[str, str, Any]]:
+        """(table name, key, value) of what the next flush writes."""
+        for (name, key), (_, value, _) in self._dirty.items():
+            yield name, key, value
+
+    def changed_value(self, table_name: str, key: str) -> Any:
+        """The value the next flush writes for `key`, or None if it is unchanged."""
+        found = self._dirty.get((table_name, key))
+        return None if found is None else found[1]
+
+    @property
+    def changed(self) -> int:
+        return len(self._dirty)
+
+    def check_generation(self, generation: int) -> None:
+        """Forget cached clean values once the group rebalanced (dirty ones are flushed by
+        then: the rebalance waits until every handled event is acked)."""
+        if generation != self._generation:
+            self._clean.clear()
+            self._generation = generation
+
+    def flush(self) -> int:
+        """Write every changed key back; returns how many."""
+        written = len(self._dirty)
+        for (name, key), (table, value, event) in self._dirty.items():
             with _on_behalf_of(event):
                 table[key] = value
-        self._entries.clear()
+            if self._clean_max:
+                self._clean[(name, key)] = value
+        self._dirty.clear()
+        excess = len(self._clean) - self._clean_max
+        if excess > 0:  # the oldest first: dicts keep insertion order
+            for slot in list(itertools.islice(self._clean, excess)):
+                del self._clean[slot]
+        return written
 
 
 @contextlib.contextmanager
@@ -151,64 +195,111 @@ async def run_batched_agent(
     handler: Handler,
     progress: Progress | None = None,
     max_: int = settings.worker_batch_max,
-    within: float = 0.05,
+    within: float = settings.worker_batch_wait_s,
+    flush_every: float = settings.worker_state_flush_s,
 ) -> None:
-    """decode → rule → sink in batches: one Redis pipeline and one table write per key per
-    batch instead of one round trip per event (the round trip was most of an event's cost).
+    """decode → rule → sink in batches: one Redis pipeline per batch, one table write per
+    changed key per flush instead of one round trip per event.
 
-    `take_events` acks a batch only after this loop body returned, so a crash replays the
-    whole batch (versioned writes, deterministic signal ids and the rules' event-id memory make
-    that harmless). Order of effects per batch: table state, then signals and repartitioned
-    records, then read models — a read model never shows what the state could forget.
-    Only the newest write per key of a batch is sent.
+    Per batch: signals and repartitioned records are sent, read models written. Table state
+    stays in memory (`BatchState`) and is written back every `flush_every` seconds, after
+    which the events it covers are acked; Faust flushes its producer (the changelog records)
+    before it commits acked offsets. So a crash replays exactly the events whose state was not
+    written: the state it finds matches the committed offsets or is ahead of them, and the
+    rules' event-id memory, deterministic signal ids and versioned read models make the
+    replay harmless. A background flush covers quiet periods and rebalances (Faust waits for
+    every handled event to be acked before it gives partitions away).
     """
     decoder = Decoder(app, serde, settings.max_clock_skew_ms, agent=name)
     topics: dict[str, faust.types.TopicT] = {}
-    async for events in stream.take_events(max_, within):
-        started = time.perf_counter()
-        writes: dict[str, VersionedWrite] = {}
-        sends: list[Send] = []
-        state = BatchState()
-        for event in events:
-            message = event.message
-            if progress is not None:
-                progress.saw(
-                    message.topic, message.partition, message.offset, message.timestamp * 1000
-                )
-            decoded = await decoder.decode(event)
-            if decoded is None:
-                continue
-            schema, record = decoded
-            state.event = event
-            try:
-                with log_context(trace_id=record.get("trace_id"),
-                                 tenant_id=record.get("tenant_id"),
-                                 brand_id=record.get("brand_id")):  # fmt: skip
-                    outcome = handler(state, schema, record)
-            except DecodeError as exc:  # a rule refused the event before changing state
-                await decoder.dead_letter(event, exc)
-                continue
-            except Exception as exc:
-                log.exception("%s: processing failed", name)
-                await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
-                continue
-            if isinstance(outcome, list):
-                outcome = Outcome(writes=outcome)
-            for write in outcome.writes:
-                writes[write.key] = write  # versions only grow within a batch
-            sends.extend(outcome.sends)
-        # the newest write per key, computed while the batch's state is still current
-        batch_writes = [write.resolved() for write in writes.values()]
-        state.flush()
-        for send in sends:
-            topic = topics.get(send.topic)
-            if topic is None:
-                topic = topics[send.topic] = app.topic(send.topic)
-            await topic.send(key=send.key, value=send.value)
-            SENT.labels(name, send.topic).inc()
-        if batch_writes:
-            SINK_BATCH.labels("redis").observe(len(batch_writes))
-            await until_sink_accepts(name, read_models().write, batch_writes)
-        for event in events:
-            EVENTS_OUT.labels(name, event.message.topic).inc()
-        PROCESSING.labels(name).observe((time.perf_counter() - started) / max(1, len(events)))
+    state = BatchState(settings.worker_state_cache_keys)
+    handled: list[faust.types.EventT] = []  # not acked until their state is written
+    lock = asyncio.Lock()  # one batch or one flush at a time
+    last_flush = time.monotonic()
+
+    async def flush() -> None:
+        nonlocal last_flush
+        last_flush = time.monotonic()
+        if state.changed:
+            STATE_FLUSH_KEYS.labels(name).observe(state.flush())
+        for event in handled:
+            await stream.ack(event)
+        handled.clear()
+        STATE_UNFLUSHED.labels(name).set(0)
+
+    async def flush_when_quiet() -> None:
+        while True:
+            await asyncio.sleep(max(0.1, flush_every))
+            with guarded(f"{name}: state flush", log, flush_every):
+                async with lock:
+                    if handled and time.monotonic() - last_flush >= flush_every:
+                        await flush()
+
+    background = asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush")
+    try:
+        async for events in stream.noack_take(max_, within):
+            async with lock:
+                state.check_generation(app.consumer_generation_id)
+                await _handle_batch(name, events, state, decoder, handler, progress, topics)
+                handled.extend(events)
+                STATE_UNFLUSHED.labels(name).set(len(handled))
+                if time.monotonic() - last_flush >= flush_every:
+                    await flush()
+    finally:
+        background.cancel()
+
+
+async def _handle_batch(
+    name: str,
+    events: list[faust.types.EventT],
+    state: BatchState,
+    decoder: Decoder,
+    handler: Handler,
+    progress: Progress | None,
+    topics: dict[str, faust.types.TopicT],
+) -> None:
+    """Order of effects: signals and repartitioned records, then read models; only the
+    newest write per key of a batch is sent."""
+    started = time.perf_counter()
+    writes: dict[str, VersionedWrite] = {}
+    sends: list[Send] = []
+    for event in events:
+        message = event.message
+        if progress is not None:
+            progress.saw(message.topic, message.partition, message.offset, message.timestamp * 1000)
+        decoded = await decoder.decode(event)
+        if decoded is None:
+            continue
+        schema, record = decoded
+        state.event = event
+        try:
+            with log_context(trace_id=record.get("trace_id"),
+                             tenant_id=record.get("tenant_id"),
+                             brand_id=record.get("brand_id")):  # fmt: skip
+                outcome = handler(state, schema, record)
+        except DecodeError as exc:  # a rule refused the event before changing state
+            await decoder.dead_letter(event, exc)
+            continue
+        except Exception as exc:
+            log.exception("%s: processing failed", name)
+            await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
+            continue
+        if isinstance(outcome, list):
+            outcome = Outcome(writes=outcome)
+        for write in outcome.writes:
+            writes[write.key] = write  # versions only grow within a batch
+        sends.extend(outcome.sends)
+    # the newest write per key, computed while the batch's state is still current
+    batch_writes = [write.resolved() for write in writes.values()]
+    for send in sends:
+        topic = topics.get(send.topic)
+        if topic is None:
+            topic = topics[send.topic] = app.topic(send.topic)
+        await topic.send(key=send.key, value=send.value)
+        SENT.labels(name, send.topic).inc()
+    if batch_writes:
+        SINK_BATCH.labels("redis").observe(len(batch_writes))
+        await until_sink_accepts(name, read_models().write, batch_writes)
+    for event in events:
+        EVENTS_OUT.labels(name, event.message.topic).inc()
+    PROCESSING.labels(name).observe((time.perf_counter() - started) / max(1, len(events)))

@@ -143,6 +143,22 @@ class Settings(BaseSettings):
         description="Most events per agent batch: state, changelog and Redis writes are made "
         "once per player per batch.",
     )
+    worker_batch_wait_s: float = Field(
+        0.05,
+        description="Longest wait for a batch to fill: a batch is handled when it holds "
+        "WORKER_BATCH_MAX events or this much time passed since its first.",
+    )
+    worker_state_flush_s: float = Field(
+        1.0,
+        description="Seconds between writes of changed table state (one RocksDB put and one "
+        "changelog record per changed key); offsets are acked only after the state that "
+        "covers them is written, so a crash replays from there. 0 = after every batch.",
+    )
+    worker_state_cache_keys: int = Field(
+        50_000,
+        description="Unchanged table values kept in memory per agent after a flush, so the "
+        "next event of the same player skips the RocksDB read and decode.",
+    )
     worker_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest",
         description="Where a new consumer group (workers and ClickHouse sink) starts: "

@@ -107,6 +107,51 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...], partitions
         consumer.close()
 
 
+Offsets = dict[tuple[str, int], int]  # (topic, partition) → offset
+
+
+def watermarks(
+    bootstrap: str, topics: tuple[str, ...], partitions: int
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(low, high) of every partition: what is retained, and where a group starting now
+    would begin."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": "-"})
+    try:
+        return {
+            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+            for t in topics
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topics: tuple[str, ...], partitions: int) -> Offsets:
+    return {tp: high for tp, (_, high) in watermarks(bootstrap, topics, partitions).items()}
+
+
+def commit_group(bootstrap: str, group: str, offsets: Offsets, only_if_new: bool = False) -> bool:
+    """Commit `offsets` for `group`, so its first member starts exactly there (and, unlike
+    `auto.offset.reset`, a member killed before its own first commit resumes from there too).
+    With `only_if_new`, a group that has committed anything is left where it is; returns
+    whether it committed."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(t, p, offset) for (t, p), offset in offsets.items()]
+        if only_if_new:
+            committed = _retrying(lambda: consumer.committed(tps, timeout=10))
+            if any(tp.offset >= 0 for tp in committed):
+                return False
+        _retrying(lambda: consumer.commit(offsets=tps, asynchronous=False))
+        return True
+    finally:
+        consumer.close()
+
+
 def start_group_at_end(
     bootstrap: str,
     group: str,
@@ -114,30 +159,13 @@ def start_group_at_end(
     partitions: int,
     only_if_new: bool = False,
 ) -> int:
-    """Commit the current end of every partition for a group that has no offsets yet, so it
-    starts with what is produced from now on (and, unlike `auto.offset.reset=latest`, a worker
-    killed before its first commit still resumes from here). With `only_if_new`, a group that
-    has committed anything is left where it is. Returns the events skipped."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        if only_if_new:
-            tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-            committed = _retrying(lambda: consumer.committed(tps, timeout=10))
-            if any(tp.offset >= 0 for tp in committed):
-                return 0
-        ends = []
-        skipped = 0
-        for t in topics:
-            for p in range(partitions):
-                low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
-                ends.append(TopicPartition(t, p, high))
-                skipped += high - low
-        _retrying(lambda: consumer.commit(offsets=ends, asynchronous=False))
-        return skipped
-    finally:
-        consumer.close()
+    """Start a group that has no offsets yet with what is produced from now on (see
+    `commit_group`). Returns the retained events it skips (0 if it was left alone)."""
+    marks = watermarks(bootstrap, topics, partitions)
+    ends = {tp: high for tp, (_, high) in marks.items()}
+    if not commit_group(bootstrap, group, ends, only_if_new):
+        return 0
+    return sum(high - low for low, high in marks.values())
 
 
 def _retrying(call: Callable[[], T]) -> T:

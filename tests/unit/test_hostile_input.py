@@ -190,7 +190,7 @@ def test_rules_survive_adversarial_sequences_and_keep_encodable_state(
     batch = _batch()
     for topic, record in sequence:
         _handle(batch, topic, record)
-    for (table, _), (_, value, _) in batch._entries.items():
+    for table, _, value in batch.changes():
         assert CODEC.loads(CODEC.dumps(value)) == value, table  # state survives a changelog
 
 
@@ -203,11 +203,9 @@ def test_a_redelivered_event_changes_no_state_and_fires_nothing(
     for topic, record in sequence:
         _handle(batch, topic, record)
     topic, record = data.draw(st.sampled_from(sequence))
-    before = copy.deepcopy(
-        batch._entries.get((players.player_risk.name, _key(record)), (0, None))[1]
-    )
+    before = copy.deepcopy(batch.changed_value(players.player_risk.name, _key(record)))
     outcome = _handle(batch, topic, record)
-    after = batch._entries.get((players.player_risk.name, _key(record)), (0, None))[1]
+    after = batch.changed_value(players.player_risk.name, _key(record))
     assert _signal_ids(outcome) == []
     assert after == before
 

@@ -46,17 +46,25 @@ def bench_freshness(
 def bench_throughput(
     runs: Annotated[int, typer.Option(help="Rounds; each figure is the median.")] = 3,
     events: Annotated[
-        int, typer.Option(help="Backlog the input topics are topped up to.")
-    ] = 2_000_000,
-    seconds: Annotated[float, typer.Option(help="Measured seconds per worker.")] = 45.0,
+        int, typer.Option(help="Events in the fixed backlog each worker drains.")
+    ] = 150_000,
+    processes: Annotated[
+        str, typer.Option(help="Comma-separated worker counts to drain it with (scaling).")
+    ] = "1,2",
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:SETTING=VALUE[,SETTING=VALUE]: a worker with other settings."),
+    ] = None,
 ) -> None:
-    """Input events/s on a backlog: a worker with all agents, a no-op Faust agent, and two
-    workers sharing the backlog; RSS and state bytes per player."""
+    """Drain of one fixed, mixed backlog: a worker with all agents, a no-op Faust agent, more
+    worker processes and setting variants, alternating; RSS and state bytes per player."""
     import json
 
     from bench.throughput import run
 
-    print(json.dumps(run(get_settings(), runs, events, seconds), indent=2))
+    counts = tuple(int(n) for n in processes.split(",") if n)
+    result = run(get_settings(), runs, events, counts, tuple(variant or ()))
+    print(json.dumps(result, indent=2))
 
 
 @app.command("rules")

@@ -49,6 +49,7 @@ app = faust.App(
     stream_buffer_maxsize=8192,
     producer_linger_ms=5,
     broker_commit_every=5000,
+    broker_commit_interval=settings.worker_commit_interval_s,
     # A worker killed with -9 never leaves the group: its partitions move after this timeout.
     broker_session_timeout=settings.session_timeout_s,
     consumer_metadata_max_age_ms=settings.kafka_metadata_max_age_ms,

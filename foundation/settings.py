@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         "changelog record per changed key); offsets are acked only after the state that "
         "covers them is written, so a crash replays from there. 0 = after every batch.",
     )
+    worker_commit_interval_s: float = Field(
+        2.8,
+        description="Seconds between the worker's offset commits (Faust's default); a commit "
+        "covers only events whose state is written, and Faust flushes its producer first.",
+    )
     worker_state_cache_keys: int = Field(
         50_000,
         description="Unchanged table values kept in memory per agent after a flush, so the "

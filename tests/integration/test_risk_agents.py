@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,6 +82,13 @@ class SignalReader:
             if got == want:
                 return got
         return got
+
+
+def wait_for_model(read: Callable[[], str | None], want: str, timeout: float = 30) -> None:
+    """Until `read()` returns `want`; then the test's own assertions read the model."""
+    deadline = time.monotonic() + timeout
+    while read() != want and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def test_signals_and_read_models_survive_kill9_and_replay(
@@ -164,6 +172,9 @@ def test_signals_and_read_models_survive_kill9_and_replay(
         }
     )
     assert reader.wait_for(want) == want
+    # a batch sends its signals before it writes its read models: Redis may trail the topic
+    wait_for_model(lambda: model("bets", "quiet").get("stuck_count"), "1")
+    wait_for_model(lambda: model("aml", "c2").get("last_code"), "shared_instrument")
 
     limits = model("limits", "limited")
     assert (

@@ -159,6 +159,14 @@ class Settings(BaseSettings):
         description="Seconds between the worker's offset commits (Faust's default); a commit "
         "covers only events whose state is written, and Faust flushes its producer first.",
     )
+    worker_event_loop: Literal["asyncio", "uvloop"] = Field(
+        "asyncio", description="The worker's event loop (Faust's `-L`): uvloop is faster."
+    )
+    worker_monitor: Literal["full", "quiet"] = Field(
+        "full",
+        description="Faust's Monitor sensor: `full` keeps its per-event statistics (Faust's "
+        "own /stats page); `quiet` skips them (the wagerstream_* metrics do not need them).",
+    )
     worker_state_cache_keys: int = Field(
         50_000,
         description="Unchanged table values kept in memory per agent after a flush, so the "

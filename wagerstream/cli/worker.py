@@ -11,6 +11,10 @@ def worker() -> None:
     from faust.worker import Worker
 
     s = get_settings()
+    if s.worker_event_loop == "uvloop":  # before anything asks asyncio for a loop
+        import mode.loop
+
+        mode.loop.use("uvloop")
     if s.worker_agents == "noop":
         import agents.noop
     elif s.worker_agents == "all":

@@ -87,8 +87,11 @@ def test_kill9_after_the_state_flush_and_before_the_commit_counts_nothing_twice(
     worker.state_dir = tmp_path / "state-after-crash"
     worker.extra_env = {"WORKER_STATE_FLUSH_S": "0.2"}
     worker.start()
-    worker.wait_caught_up(timeout=180)
-    assert consumer_lag(stack.kafka, worker.app_id, INPUTS, stack.topic_partitions) == 0
+    supervisor.wait(
+        lambda: consumer_lag(stack.kafka, worker.app_id, INPUTS, stack.topic_partitions) == 0,
+        "the replayed events committed",
+        180,
+    )
     time.sleep(2)  # a resent signal would be on the topic by now
     signals = reader.poll(2)
     assert [(s["topic"], s["code"], s["value_minor"]) for s in signals] == [

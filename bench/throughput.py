@@ -25,6 +25,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.results import save
@@ -132,7 +133,7 @@ def drain(
             for _, port in workers:
                 try:
                     counts = _handled(port)
-                except OSError:
+                except (httpx.HTTPError, OSError):
                     continue  # not serving /metrics yet
                 for topic, n in counts.items():
                     out[topic] = out.get(topic, 0.0) + n

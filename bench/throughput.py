@@ -37,7 +37,7 @@ from loadgen.producer import EventProducer
 from tooling.promstats import scrape
 from tooling.supervisor import Child, Supervisor, free_port, rss_mb, worker
 from topics.admin import Offsets, commit_group, end_offsets
-from topics.catalogue import INPUT_TOPICS
+from topics.catalogue import CONSUMED_TOPICS, INPUT_TOPICS
 from topics.serde import AvroSerde
 
 INPUT_AGENTS = ("players", "noop")  # the agent that consumes the input topics in each mode
@@ -46,8 +46,9 @@ POLL_S = 0.2
 
 
 def produce_backlog(settings: Settings, events: int) -> tuple[Offsets, dict[str, int]]:
-    """Append `events` simulated events; returns where they start and how many per topic."""
-    before = end_offsets(settings.kafka, INPUT_TOPICS, settings.topic_partitions)
+    """Append `events` simulated events; returns where they start (on every topic a worker
+    consumes: its internal topics start empty for it too) and how many per input topic."""
+    before = end_offsets(settings.kafka, CONSUMED_TOPICS, settings.topic_partitions)
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
     start = int(time.time() * 1000) - 4 * HOUR_MS
     for topic, record in itertools.islice(kafka_events(f"tp{uuid.uuid4().hex[:6]}", start), events):
@@ -55,8 +56,9 @@ def produce_backlog(settings: Settings, events: int) -> tuple[Offsets, dict[str,
     producer.flush(600)
     after = end_offsets(settings.kafka, INPUT_TOPICS, settings.topic_partitions)
     mix = {
-        t: sum(after[t, p] - before[t, p] for p in range(settings.topic_partitions))
+        t: n
         for t in INPUT_TOPICS
+        if (n := sum(after[t, p] - before[t, p] for p in range(settings.topic_partitions)))
     }
     if sum(mix.values()) != events:
         raise RuntimeError(
@@ -69,7 +71,7 @@ def _handled(port: int) -> dict[str, float]:
     """Input events handled so far per topic, from the worker's own counter."""
     out: dict[str, float] = {}
     for labels, value in scrape(port, "wagerstream_events_out_total"):
-        if labels.get("agent") in INPUT_AGENTS:
+        if labels.get("agent") in INPUT_AGENTS and labels["topic"] in INPUT_TOPICS:
             out[labels["topic"]] = out.get(labels["topic"], 0.0) + value
     return out
 

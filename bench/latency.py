@@ -79,6 +79,22 @@ class ProbeWatcher(threading.Thread):
             time.sleep(POLL_S)
 
 
+def probe_bet(
+    settings: Settings, watcher: ProbeWatcher, template: dict[str, Any], player: str
+) -> tuple[str, dict[str, Any]]:
+    """A bet of a player never seen before, whose read model the watcher waits for."""
+    tenant = template["tenant_id"]
+    watcher.expect(model_key(settings.redis_prefix, tenant, "bets", player), time.monotonic())
+    record = {**template, "player_id": player, "event_id": str(uuid.uuid4()),
+              "bet_id": f"{player}-bet", "occurred_at": int(time.time() * 1000)}  # fmt: skip
+    return "bet.placed", record
+
+
+def probe_template() -> dict[str, Any]:
+    tenant = f"lat-{uuid.uuid4().hex[:6]}"
+    return next(r for t, r in generate(tenant, 1, players=1).events if t == "bet.placed")
+
+
 def _background(rate: float, seconds: float) -> list[tuple[str, dict[str, Any]]]:
     """Enough mixed operator events for the run (Kafka events only)."""
     start = int(time.time() * 1000) - 4 * HOUR_MS
@@ -88,8 +104,8 @@ def _background(rate: float, seconds: float) -> list[tuple[str, dict[str, Any]]]
 
 def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     app_id = f"bench-lat-{uuid.uuid4().hex[:6]}"
-    tenant = f"lat-{uuid.uuid4().hex[:6]}"
-    template = next(r for t, r in generate(tenant, 1, players=1).events if t == "bet.placed")
+    template = probe_template()
+    tenant = template["tenant_id"]
     background = _background(rate, seconds)
     port = free_port()
     workdir = settings.stack_dir / "bench" / app_id
@@ -111,16 +127,7 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
             due = int((now - began) * rate)
             while sent < due:
                 if sent % PROBE_EVERY == 0:
-                    player = f"{tenant}-probe{probes}"
-                    probe = {
-                        **template,
-                        "player_id": player,
-                        "event_id": str(uuid.uuid4()),
-                        "bet_id": f"{player}-bet",
-                        "occurred_at": int(time.time() * 1000),
-                    }
-                    watcher.expect(model_key(settings.redis_prefix, tenant, "bets", player), now)
-                    producer.send("bet.placed", probe)
+                    producer.send(*probe_bet(settings, watcher, template, f"{tenant}-{probes}"))
                     probes += 1
                 else:
                     topic, record = background[sent % len(background)]
@@ -136,13 +143,17 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
         watcher.stopped.set()
         sup.check()
         sup.stop_all()
+    return {"rate_per_s": achieved, **percentiles(watcher, f"see {workdir}")}
+
+
+def percentiles(watcher: ProbeWatcher, where: str) -> dict[str, float]:
+    """p50/p95/p99/max of the probes that became visible, and how many never did."""
     lat = sorted(watcher.latencies_ms)
     if len(lat) < 2:
-        raise RuntimeError(f"only {len(lat)} of {probes} probes became visible: see {workdir}")
+        raise RuntimeError(f"only {len(lat)} probes became visible: {where}")
     cuts = statistics.quantiles(lat, n=100, method="inclusive")
     return {
-        "rate_per_s": achieved,
-        "probes": probes,
+        "probes": len(lat) + len(watcher.pending),
         "probes_never_visible": len(watcher.pending),
         "p50_ms": cuts[49],
         "p95_ms": cuts[94],

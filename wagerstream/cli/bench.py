@@ -67,6 +67,25 @@ def bench_throughput(
     print(json.dumps(result, indent=2))
 
 
+@app.command("peak")
+def bench_peak(
+    workers: Annotated[int, typer.Option(help="Worker processes in the fleet.")] = 2,
+    start_rate: Annotated[float, typer.Option(help="First rate of the search (events/s).")] = 500.0,
+    step_s: Annotated[float, typer.Option(help="Seconds per step of the search.")] = 45.0,
+    burst_s: Annotated[float, typer.Option(help="Seconds of the pre-race burst.")] = 300.0,
+    latency_s: Annotated[float, typer.Option(help="Seconds of latency probes.")] = 60.0,
+) -> None:
+    """A Grand-National-shaped day for a fleet: the highest sustained rate with flat lag, the
+    lag a 10x pre-race burst leaves and its drain time, produce → Redis at half the rate."""
+    import json
+
+    from bench.peak import run
+
+    print(
+        json.dumps(run(get_settings(), workers, start_rate, step_s, burst_s, latency_s), indent=2)
+    )
+
+
 @app.command("rules")
 def bench_rules(
     runs: Annotated[int, typer.Option(help="Runs; the figure is the median.")] = 3,

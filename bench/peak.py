@@ -138,6 +138,9 @@ def run(
         steps: list[dict[str, float]] = []
         rate = start_rate
         try:
+            # warm-up, not judged: the lag of a fleet at rest grows to its commit interval's
+            mixed.rate = lambda: start_rate
+            sup.wait(lambda: mixed.sent >= start_rate * step_s, "the warm-up", step_s * 4)
             while True:
                 mixed.rate = lambda r=rate: r
                 before, sent0 = settled_lag(), mixed.sent
@@ -147,6 +150,7 @@ def run(
                     time.sleep(1)
                 grew, sent = settled_lag() - before, mixed.sent - sent0
                 steps.append({"rate_per_s": rate, "sent": sent, "lag_growth": grew})
+                print(f"{rate:.0f} events/s for {step_s:.0f} s: lag grew by {grew}", flush=True)
                 if grew > FLAT_SHARE * sent or len(steps) >= 20:
                     break
                 rate *= STEP_FACTOR
@@ -155,7 +159,9 @@ def run(
             result["sustained_per_s"] = sustained
             result["steps"] = steps
             if not sustained:
-                raise RuntimeError(f"not even {start_rate}/s was sustained: lower --start-rate")
+                raise RuntimeError(
+                    f"not even {start_rate}/s was sustained (steps: {steps}): lower --start-rate"
+                )
 
             # let the search's backlog drain at the base load before the day's shape starts
             base = sustained / 5

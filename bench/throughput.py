@@ -13,8 +13,11 @@ from the first event handled to the last. A window over an endless backlog is no
 round-robins topics, so a window catches a different mix each time (a cheap topic drained
 alone looked 2.4 times faster).
 
-Variants alternate within a round (full, no-op, the extra process counts, each `--variant`),
-so they see the same machine noise; ratios are taken within a round, medians over rounds.
+Variants alternate within a round (full, no-op, a plain confluent-kafka loop, the extra process
+counts, each `--variant`), so they see the same machine noise; ratios are taken within a round,
+medians over rounds. The no-op agent runs with the same settings as the full worker (batch
+size and wait, event loop, monitor), so its ratio compares like with like; the plain loop
+(`plain_loop`) is the framework-free reference.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.results import save
@@ -38,6 +42,7 @@ from tooling.promstats import scrape
 from tooling.supervisor import Child, Supervisor, free_port, rss_mb, worker
 from topics.admin import Offsets, commit_group, end_offsets
 from topics.catalogue import CONSUMED_TOPICS, INPUT_TOPICS
+from topics.deadletter import decode_checked
 from topics.serde import AvroSerde
 
 INPUT_AGENTS = ("players", "noop")  # the agent that consumes the input topics in each mode
@@ -176,6 +181,51 @@ def drain(
     return result
 
 
+def plain_loop(settings: Settings, start: Offsets, mix: dict[str, int]) -> dict[str, Any]:
+    """The framework-free reference: one confluent-kafka consumer over the same backlog doing
+    the worker's decode and contract checks and a comparable per-player state update (a dict
+    per player, orjson-encoded once per changed player per second, as a write-back would).
+    No rules, no Redis, no changelog: what Python itself costs per event on this machine."""
+    assignments = [
+        TopicPartition(t, p, start[t, p]) for t in mix for p in range(settings.topic_partitions)
+    ]
+    ends = end_offsets(settings.kafka, tuple(mix), settings.topic_partitions)
+    group = f"bench-plain-{uuid.uuid4().hex[:6]}"
+    consumer = Consumer(client_config(settings, **{"group.id": group, "enable.auto.commit": False}))
+    serde = AvroSerde(registry_url=settings.schema_registry_url)
+    total = sum(mix.values())
+    state: dict[str, dict[str, int]] = {}
+    changed: set[str] = set()
+    handled = 0
+    consumer.assign(assignments)
+    try:
+        began = time.monotonic()
+        last_flush = began
+        deadline = began + 300 + total / 200
+        while handled < total:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"plain loop: {handled} of {total} events in time")
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is not None or msg.offset() >= ends[msg.topic(), msg.partition()]:
+                    continue
+                _, record = decode_checked(serde, msg.topic(), msg.value(), msg.key(), 10**12)
+                key = f"{record.get('tenant_id')}:{record.get('player_id')}"
+                player = state.setdefault(key, {"events": 0, "stake": 0})
+                player["events"] += 1
+                player["stake"] += record.get("stake_minor") or 0
+                changed.add(key)
+                handled += 1
+            if time.monotonic() - last_flush >= 1.0:
+                for k in changed:
+                    orjson.dumps(state[k])
+                changed.clear()
+                last_flush = time.monotonic()
+        seconds = time.monotonic() - began
+    finally:
+        consumer.close()
+    return {"events_per_s": total / seconds, "drain_s": seconds, "players": len(state)}
+
+
 def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
     """`name:ENV=VALUE,ENV=VALUE` → (name, env); a worker with all agents and those settings."""
     name, _, assignments = spec.partition(":")
@@ -198,10 +248,13 @@ def run(
     for _ in range(runs):
         full = drain(settings, start, mix)
         noop = drain(settings, start, mix, agents="noop")
+        plain = plain_loop(settings, start, mix)
         row: dict[str, Any] = {
             "full": full,
             "noop": noop,
+            "plain_confluent_kafka": plain,
             "ratio_to_noop": full["events_per_s"] / noop["events_per_s"],
+            "ratio_to_plain": full["events_per_s"] / plain["events_per_s"],
         }
         for n in processes:
             if n > 1:

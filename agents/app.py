@@ -75,6 +75,8 @@ app = faust.App(
     stream_buffer_maxsize=8192,
     producer_linger_ms=5,
     broker_commit_every=5000,
+    consumer_max_fetch_size=settings.worker_fetch_max_bytes,
+    broker_max_poll_records=settings.worker_max_poll_records,
     broker_commit_interval=settings.worker_commit_interval_s,
     # A worker killed with -9 never leaves the group: its partitions move after this timeout.
     broker_session_timeout=settings.session_timeout_s,

@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         description="Seconds between the worker's offset commits (Faust's default); a commit "
         "covers only events whose state is written, and Faust flushes its producer first.",
     )
+    worker_fetch_max_bytes: int = Field(
+        1024**2,
+        description="Most bytes a fetch returns per partition (Faust's consumer_max_fetch_size).",
+    )
+    worker_max_poll_records: int | None = Field(
+        None, description="Most records per consumer poll (unset: aiokafka's default, no limit)."
+    )
     worker_event_loop: Literal["asyncio", "uvloop"] = Field(
         "asyncio", description="The worker's event loop (Faust's `-L`): uvloop is faster."
     )

@@ -11,11 +11,14 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import faust
 from faust.sensors import Monitor
-from faust.types import TP, EventT, Message, StreamT
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.types import TP, ConsumerT, EventT, Message, StreamT
 from prometheus_client import generate_latest
 
 from agents.rules import config as risk_config
@@ -29,6 +32,42 @@ from topics.serde import AvroSerde
 log = logging.getLogger(__name__)
 settings = get_settings()
 settings.state_path.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+
+
+class SeekSafeRecovery(Recovery):
+    """Faust's table recovery, with changelog offsets that are unknown when it seeks read from
+    the start. A standby partition added by a rebalance that lands between Faust building its
+    offsets and seeking to them has no offset yet (None); Faust maps -1 to 0 but passes None
+    on, aiokafka raises "Offset must be a positive integer", and the worker dies (the chaos
+    soak hit it when a worker killed during recovery came back while the group moved).
+    Reading such a partition from its start is what -1 means. Belongs upstream."""
+
+    async def _seek_offsets(
+        self, consumer: ConsumerT, tps: set[TP], offsets: Counter[TP], title: str
+    ) -> None:
+        unknown = known_offsets(tps, offsets)
+        if unknown:
+            log.warning("%s recovery: no offset yet for %s; read from the start", title, unknown)
+        await super()._seek_offsets(consumer, tps, offsets, title)
+
+
+def known_offsets(tps: set[TP], offsets: Counter[TP]) -> list[TP]:
+    """Set every unknown (None) or impossible offset of `tps` to -1, "from the start" in
+    Faust's recovery; returns the partitions it changed."""
+    unknown = [tp for tp in tps if offsets[tp] is None or offsets[tp] < -1]
+    for tp in unknown:
+        offsets[tp] = -1
+    return unknown
+
+
+class RecoveringTables(TableManager):
+    """Faust's TableManager (its `TableManager` setting) with `SeekSafeRecovery`."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekSafeRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
 
 
 class QuietMonitor(Monitor):
@@ -70,6 +109,7 @@ app = faust.App(
     web_host=settings.worker_web_host,
     logging_config=logging_config(settings.log_level),
     autodiscover=False,
+    TableManager=RecoveringTables,
     Monitor=QuietMonitor if settings.worker_monitor == "quiet" else Monitor,
     # A world-cup final is a burst: keep more in flight per partition than the default.
     stream_buffer_maxsize=8192,

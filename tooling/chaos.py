@@ -120,6 +120,7 @@ class ChaosReport:
     traffic_s: float = 0.0
     duplicate_rows: int = 0  # redelivered rows ClickHouse holds twice until a merge
     resent_signals: int = 0  # signal records sent again after a crash (same signal_id)
+    failure: str | None = None  # what stopped the run before its end, if anything
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (s, fleet MB)
     # (s, process name, pid, MB): a restarted process is a new pid, so its slope is its own
     process_samples: list[tuple[float, str, int, float]] = field(default_factory=list)
@@ -193,6 +194,7 @@ class ChaosReport:
                 "last": round(rss[-1]) if rss else None,
                 "slope_second_half_mb_per_h": None if slope is None else round(slope, 1),
             },
+            "failure": self.failure,
             "process_rss": self.processes(),
             "notes": self.notes,
         }
@@ -542,12 +544,18 @@ class ChaosRun:
             console.rule("drain and reconcile")
             self.drain()
             self.reconcile(report, {(x["player_id"], x["code"]) for x in traffic.labels})
+        except Exception as exc:  # reported, with the memory measured up to here
+            console.print_exception(max_frames=5)
+            report.failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         finally:
+            self._sampling.set()
             self.fleet.supervisor.stop_all()
             stop_fleet(s)
             self._drop_slot()
-        if report.total_differences == 0:
+        if report.total_differences == 0 and report.failure is None:
             shutil.rmtree(self.home, ignore_errors=True)  # kept for inspection otherwise
+        else:
+            report.notes.append(f"logs kept in {self.home / 'logs'}")
         return report
 
     def _drop_slot(self) -> None:

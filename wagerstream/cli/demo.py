@@ -104,6 +104,8 @@ def chaos(
         summary = {"benchmark": name, "date": today(), "options": vars(opts), **report.summary()}
         write(name, summary)
         console.print(f"results: bench/results/{today()}-{name}.json")
+    if report.failure:
+        fail(f"the run stopped early: {report.failure}")
     if report.total_differences:
         fail(f"{report.total_differences} difference(s) after the faults: see the table above")
 

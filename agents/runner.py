@@ -240,7 +240,9 @@ async def run_batched_agent(
         async for events in stream.noack_take(max_, within):
             async with lock:
                 state.check_generation(app.consumer_generation_id)
-                await _handle_batch(name, events, state, decoder, handler, progress, topics)
+                await _handle_batch(
+                    name, events, state, decoder, handler, progress, topics, flush_every <= 0
+                )
                 handled.extend(events)
                 STATE_UNFLUSHED.labels(name).set(len(handled))
                 if time.monotonic() - last_flush >= flush_every:
@@ -257,9 +259,10 @@ async def _handle_batch(
     handler: Handler,
     progress: Progress | None,
     topics: dict[str, faust.types.TopicT],
+    flush_each_batch: bool,
 ) -> None:
-    """Order of effects: signals and repartitioned records, then read models; only the
-    newest write per key of a batch is sent."""
+    """Order of effects: (state, when it is written every batch), signals and repartitioned
+    records, then read models; only the newest write per key of a batch is sent."""
     started = time.perf_counter()
     writes: dict[str, VersionedWrite] = {}
     sends: list[Send] = []
@@ -291,6 +294,8 @@ async def _handle_batch(
         sends.extend(outcome.sends)
     # the newest write per key, computed while the batch's state is still current
     batch_writes = [write.resolved() for write in writes.values()]
+    if flush_each_batch:  # state first, then signals, then read models (acked after all three)
+        STATE_FLUSH_KEYS.labels(name).observe(state.flush())
     for send in sends:
         topic = topics.get(send.topic)
         if topic is None:

@@ -149,10 +149,11 @@ class Settings(BaseSettings):
         "WORKER_BATCH_MAX events or this much time passed since its first.",
     )
     worker_state_flush_s: float = Field(
-        1.0,
+        0.0,
         description="Seconds between writes of changed table state (one RocksDB put and one "
         "changelog record per changed key); offsets are acked only after the state that "
-        "covers them is written, so a crash replays from there. 0 = after every batch.",
+        "covers them is written, so a crash replays from there. 0 = after every batch, before "
+        "its signals and read models (the default until a replay discrepancy is understood).",
     )
     worker_commit_interval_s: float = Field(
         2.8,

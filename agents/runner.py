@@ -217,11 +217,13 @@ async def run_batched_agent(
     lock = asyncio.Lock()  # one batch or one flush at a time
     last_flush = time.monotonic()
 
-    async def flush() -> None:
+    def write_state() -> None:
         nonlocal last_flush
         last_flush = time.monotonic()
         if state.changed:
             STATE_FLUSH_KEYS.labels(name).observe(state.flush())
+
+    async def ack_handled() -> None:
         for event in handled:
             await stream.ack(event)
         handled.clear()
@@ -233,37 +235,43 @@ async def run_batched_agent(
             with guarded(f"{name}: state flush", log, flush_every):
                 async with lock:
                     if handled and time.monotonic() - last_flush >= flush_every:
-                        await flush()
+                        write_state()
+                        await ack_handled()
 
     background = asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush")
     try:
         async for events in stream.noack_take(max_, within):
             async with lock:
+                started = time.perf_counter()
                 state.check_generation(app.consumer_generation_id)
-                await _handle_batch(
-                    name, events, state, decoder, handler, progress, topics, flush_every <= 0
-                )
+                writes, sends = await _rule_batch(name, events, state, decoder, handler, progress)
                 handled.extend(events)
-                STATE_UNFLUSHED.labels(name).set(len(handled))
-                if time.monotonic() - last_flush >= flush_every:
-                    await flush()
+                due = time.monotonic() - last_flush >= flush_every
+                if due:  # state first, then signals, then read models; acks after all three
+                    write_state()
+                await _emit(name, writes, sends, topics)
+                for event in events:
+                    EVENTS_OUT.labels(name, event.message.topic).inc()
+                if due:
+                    await ack_handled()
+                else:
+                    STATE_UNFLUSHED.labels(name).set(len(handled))
+                elapsed = time.perf_counter() - started
+                PROCESSING.labels(name).observe(elapsed / max(1, len(events)))
     finally:
         background.cancel()
 
 
-async def _handle_batch(
+async def _rule_batch(
     name: str,
     events: list[faust.types.EventT],
     state: BatchState,
     decoder: Decoder,
     handler: Handler,
     progress: Progress | None,
-    topics: dict[str, faust.types.TopicT],
-    flush_each_batch: bool,
-) -> None:
-    """Order of effects: (state, when it is written every batch), signals and repartitioned
-    records, then read models; only the newest write per key of a batch is sent."""
-    started = time.perf_counter()
+) -> tuple[list[VersionedWrite], list[Send]]:
+    """Decode and rule every event of a batch over `state`: the newest read-model write per
+    key and the records to send. Undecodable and refused events go to the DLQ here."""
     writes: dict[str, VersionedWrite] = {}
     sends: list[Send] = []
     for event in events:
@@ -293,9 +301,16 @@ async def _handle_batch(
             writes[write.key] = write  # versions only grow within a batch
         sends.extend(outcome.sends)
     # the newest write per key, computed while the batch's state is still current
-    batch_writes = [write.resolved() for write in writes.values()]
-    if flush_each_batch:  # state first, then signals, then read models (acked after all three)
-        STATE_FLUSH_KEYS.labels(name).observe(state.flush())
+    return [write.resolved() for write in writes.values()], sends
+
+
+async def _emit(
+    name: str,
+    batch_writes: list[VersionedWrite],
+    sends: list[Send],
+    topics: dict[str, faust.types.TopicT],
+) -> None:
+    """Signals and repartitioned records, then read models."""
     for send in sends:
         topic = topics.get(send.topic)
         if topic is None:
@@ -305,6 +320,3 @@ async def _handle_batch(
     if batch_writes:
         SINK_BATCH.labels("redis").observe(len(batch_writes))
         await until_sink_accepts(name, read_models().write, batch_writes)
-    for event in events:
-        EVENTS_OUT.labels(name, event.message.topic).inc()
-    PROCESSING.labels(name).observe((time.perf_counter() - started) / max(1, len(events)))

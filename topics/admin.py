@@ -120,7 +120,9 @@ def watermarks(
     consumer = Consumer({**security_config(), "bootstrap.servers": bootstrap, "group.id": "-"})
     try:
         return {
-            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+            (t, p): _retrying(
+                lambda t=t, p=p: consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+            )
             for t in topics
             for p in range(partitions)
         }

@@ -61,7 +61,7 @@ from tooling.demo import Fleet, stop_fleet
 from tooling.promstats import scrape
 from tooling.reconcile import reconcile
 from tooling.stack.manager import Kafka, Redis, Stack
-from tooling.supervisor import Child, Supervisor, free_port, query_sink, rss_mb
+from tooling.supervisor import Child, Supervisor, free_port, memory_mb, query_sink, rss_mb
 from topics.admin import consumer_lag, create_topics, start_group_at_end
 from topics.catalogue import CONSUMED_TOPICS, FACT_TOPICS, SIGNAL_TOPICS
 from topics.serde import AvroSerde
@@ -122,8 +122,9 @@ class ChaosReport:
     resent_signals: int = 0  # signal records sent again after a crash (same signal_id)
     failure: str | None = None  # what stopped the run before its end, if anything
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (s, fleet MB)
-    # (s, process name, pid, MB): a restarted process is a new pid, so its slope is its own
-    process_samples: list[tuple[float, str, int, float]] = field(default_factory=list)
+    # (s, process name, pid, RSS MB, anonymous MB): a restarted process is a new pid, so its
+    # slope is its own; the verdict on a leak is the anonymous part (`memory_mb`)
+    process_samples: list[tuple[float, str, int, float, float]] = field(default_factory=list)
 
     @property
     def total_differences(self) -> int:
@@ -140,19 +141,27 @@ class ChaosReport:
         return second_half_slope([(t, mb) for t, mb in self.rss_samples])
 
     def processes(self) -> dict[str, dict[str, float | None]]:
-        """Per process still running at the end: its last life's memory and the slope over
-        the second half of that life (a process that levels off is near 0 there)."""
+        """Per process still running at the end: its last life's memory and the slopes over
+        the second half of that life (a process that levels off is near 0 there). The
+        anonymous slope is the verdict; RSS also counts library pages as they are touched."""
         out: dict[str, dict[str, float | None]] = {}
-        last_pid = {name: pid for _, name, pid, _ in self.process_samples}
+        last_pid = {name: pid for _, name, pid, _, _ in self.process_samples}
         for name, pid in sorted(last_pid.items()):
-            life = [(t, mb) for t, n, p, mb in self.process_samples if n == name and p == pid]
-            slope = second_half_slope(life)
+            life = [s for s in self.process_samples if s[1] == name and s[2] == pid]
+            rss = [(t, mb) for t, _, _, mb, _ in life]
+            anon = [(t, mb) for t, _, _, _, mb in life]
+            slope, anon_slope = second_half_slope(rss), second_half_slope(anon)
             out[name] = {
                 "lived_min": round((life[-1][0] - life[0][0]) / 60, 1),
-                "first_mb": round(life[0][1]),
-                "peak_mb": round(max(mb for _, mb in life)),
-                "last_mb": round(life[-1][1]),
+                "first_mb": round(rss[0][1]),
+                "peak_mb": round(max(mb for _, mb in rss)),
+                "last_mb": round(rss[-1][1]),
                 "slope_second_half_mb_per_h": None if slope is None else round(slope, 1),
+                "anon_first_mb": round(anon[0][1]),
+                "anon_last_mb": round(anon[-1][1]),
+                "anon_slope_second_half_mb_per_h": (
+                    None if anon_slope is None else round(anon_slope, 1)
+                ),
             }
         return out
 
@@ -301,9 +310,11 @@ class ChaosRun:
         while not self._sampling.wait(10):
             now = time.monotonic() - self._began
             running = [(n, c.pid) for n, c in self.fleet.children.items() if c.running]
-            sizes = [(n, pid, rss_mb(pid)) for n, pid in running]
-            report.rss_samples.append((now, sum(mb for n, _, mb in sizes if n != "cdc")))
-            report.process_samples.extend((now, n, pid, mb) for n, pid, mb in sizes if mb)
+            sizes = [(n, pid, *memory_mb(pid)) for n, pid in running]
+            report.rss_samples.append((now, sum(mb for n, _, mb, _ in sizes if n != "cdc")))
+            report.process_samples.extend(
+                (now, n, pid, mb, anon) for n, pid, mb, anon in sizes if mb
+            )
 
     def _workers(self) -> list[Child]:
         return [self.fleet.children[f"worker{i}"] for i in range(self.opts.workers)]
@@ -622,7 +633,13 @@ class ChaosRun:
         windows = [(r["player_id"], r["code"], r["window"]) for r in in_marts]
         report.differences["windows signalled twice"] = len(windows) - len(set(windows))
         signalled = {(r["player_id"], r["code"]) for r in in_marts}
-        report.differences["labelled patterns not signalled"] = len(labels - signalled)
+        unsignalled = sorted(labels - signalled)
+        report.differences["labelled patterns not signalled"] = len(unsignalled)
+        if unsignalled:
+            report.notes.append(
+                "not signalled: "
+                + ", ".join(f"{code} for {player}" for player, code in unsignalled[:20])
+            )
         resent = report.resent_signals = sum(on_kafka.values()) - len(on_kafka)
         if resent:
             report.notes.append(
@@ -681,11 +698,15 @@ def print_report(report: ChaosReport, console: Console) -> None:
     for name, n in report.differences.items():
         table.add_row(name, str(n))
     console.print(table)
-    table = Table("process", "lived (min)", "first (MB)", "peak (MB)", "last (MB)", "MB/h")
+    table = Table(
+        "process", "lived (min)", "RSS first → last (MB)", "MB/h", "anonymous first → last (MB)",
+        "anonymous MB/h",
+    )  # fmt: skip
     for name, p in report.processes().items():
         table.add_row(
-            name, str(p["lived_min"]), str(p["first_mb"]), str(p["peak_mb"]), str(p["last_mb"]),
-            str(p["slope_second_half_mb_per_h"]),
+            name, str(p["lived_min"]), f"{p['first_mb']} → {p['last_mb']}",
+            str(p["slope_second_half_mb_per_h"]), f"{p['anon_first_mb']} → {p['anon_last_mb']}",
+            str(p["anon_slope_second_half_mb_per_h"]),
         )  # fmt: skip
     console.print(table)
     for note in report.notes:

@@ -28,12 +28,13 @@ def test_a_restarted_process_is_judged_on_its_last_life_only() -> None:
     report = ChaosReport()
     # worker0's first life climbs 1 MB per 10 s (360 MB/h), then it is killed and restarts
     # flat at 300 MB for 10 minutes; the relay is flat at 80 MB throughout
+    # (its anonymous memory: 200 MB flat in both lives)
     for i in range(60):
-        report.process_samples.append((10.0 * i, "worker0", 100, 400 + i))
-        report.process_samples.append((10.0 * i, "cdc", 7, 80))
+        report.process_samples.append((10.0 * i, "worker0", 100, 400 + i, 200))
+        report.process_samples.append((10.0 * i, "cdc", 7, 80, 40))
     for i in range(60, 120):
-        report.process_samples.append((10.0 * i, "worker0", 200, 300))
-        report.process_samples.append((10.0 * i, "cdc", 7, 80))
+        report.process_samples.append((10.0 * i, "worker0", 200, 300, 200))
+        report.process_samples.append((10.0 * i, "cdc", 7, 80, 40))
     out = report.processes()
     assert out["worker0"] == {
         "lived_min": 9.8,
@@ -41,6 +42,21 @@ def test_a_restarted_process_is_judged_on_its_last_life_only() -> None:
         "peak_mb": 300,
         "last_mb": 300,
         "slope_second_half_mb_per_h": 0.0,
+        "anon_first_mb": 200,
+        "anon_last_mb": 200,
+        "anon_slope_second_half_mb_per_h": 0.0,
     }
     assert out["cdc"]["lived_min"] == 19.8
     assert out["cdc"]["slope_second_half_mb_per_h"] == 0.0
+
+
+def test_library_pages_touched_are_not_a_leak() -> None:
+    report = ChaosReport()
+    # the sink's RSS climbs 2 MB a minute (120 MB/h: the engine's code pages being touched)
+    # while its anonymous memory stays at 180 MB for the whole hour
+    for i in range(61):
+        report.process_samples.append((60.0 * i, "sink", 9, 300 + 2.0 * i, 180))
+    out = report.processes()["sink"]
+    assert out["slope_second_half_mb_per_h"] == pytest.approx(120.0)
+    assert out["anon_slope_second_half_mb_per_h"] == 0.0
+    assert (out["anon_first_mb"], out["anon_last_mb"]) == (180, 180)

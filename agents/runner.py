@@ -22,6 +22,7 @@ from typing import Any
 
 import faust
 import redis
+from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
@@ -201,7 +202,8 @@ async def run_batched_agent(
     """decode → rule → sink in batches: one Redis pipeline per batch, one table write per
     changed key per flush instead of one round trip per event.
 
-    Per batch: signals and repartitioned records are sent, read models written. Table state
+    Per batch: signals and repartitioned records are sent and acknowledged by the broker,
+    then (when due) the state is written, then read models. Table state
     stays in memory (`BatchState`) and is written back every `flush_every` seconds, after
     which the events it covers are acked; Faust flushes its producer (the changelog records)
     before it commits acked offsets. So a crash replays exactly the events whose state was not
@@ -247,9 +249,12 @@ async def run_batched_agent(
                 writes, sends = await _rule_batch(name, events, state, decoder, handler, progress)
                 handled.extend(events)
                 due = time.monotonic() - last_flush >= flush_every
-                if due:  # state first, then signals, then read models; acks after all three
+                # outputs on the broker, then the state that remembers them, then read models;
+                # acks after all three (see `send_durably` for why this order)
+                await send_durably(name, sends, topics)
+                if due:
                     write_state()
-                await _emit(name, writes, sends, topics)
+                await _write_models(name, writes)
                 for event in events:
                     EVENTS_OUT.labels(name, event.message.topic).inc()
                 if due:
@@ -304,19 +309,72 @@ async def _rule_batch(
     return [write.resolved() for write in writes.values()], sends
 
 
-async def _emit(
+class Undelivered(Exception):
+    """Some records of a batch were not acknowledged by the broker."""
+
+
+async def send_durably(
     name: str,
-    batch_writes: list[VersionedWrite],
     sends: list[Send],
     topics: dict[str, faust.types.TopicT],
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Signals and repartitioned records, then read models."""
-    for send in sends:
-        topic = topics.get(send.topic)
-        if topic is None:
-            topic = topics[send.topic] = app.topic(send.topic)
-        await topic.send(key=send.key, value=send.value)
-        SENT.labels(name, send.topic).inc()
+    """Send signals and repartitioned records and wait until the broker has them all.
+
+    The state a batch changes remembers what it sent (fired windows, event ids), and a crash
+    after that state reached its changelog replays the batch over it: the replay sends nothing
+    again. So the state must not reach the changelog before what it remembers is on the broker:
+    both are only buffered in the producer until acknowledged, and a kill -9 can keep the
+    changelog record and lose the signal (the three players of one shared card lost their
+    alert that way). Undelivered records are sent again, with capped backoff, and the batch
+    waits (back-pressure); a record that did arrive and is sent again has the same id.
+    """
+    pending = list(sends)
+    if not pending:
+        return
+
+    async def attempt() -> None:
+        futures: list[Awaitable[Any]] = []
+        for send in pending:
+            topic = topics.get(send.topic)
+            if topic is None:
+                topic = topics[send.topic] = app.topic(send.topic)
+            try:
+                futures.append(await topic.send(key=send.key, value=send.value))
+            except (TimeoutError, KafkaError) as exc:  # no metadata yet, buffer full
+                futures.append(_failed(exc))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed, errors = [], []
+        for send, result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(send)
+                errors.append(result)
+            else:
+                SENT.labels(name, send.topic).inc()
+        pending[:] = failed
+        if failed:
+            raise Undelivered(f"{len(failed)} of {len(results)} records: {errors[0]!r}")
+
+    def warn(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("%s: send not acknowledged (%s), attempt %d", name, exc, state.attempt_number)
+
+    async for retry in AsyncRetrying(
+        retry=retry_if_exception_type(Undelivered),
+        wait=wait_exponential(multiplier=0.1, max=5.0),
+        before_sleep=warn,
+        sleep=pause,
+        reraise=True,
+    ):
+        with retry:
+            await attempt()
+
+
+async def _failed(exc: BaseException) -> None:
+    raise exc
+
+
+async def _write_models(name: str, batch_writes: list[VersionedWrite]) -> None:
     if batch_writes:
         SINK_BATCH.labels("redis").observe(len(batch_writes))
         await until_sink_accepts(name, read_models().write, batch_writes)

@@ -1,0 +1,87 @@
+"""A batch's outputs are on the broker before the state that remembers them is written:
+`send_durably` returns only once every record is acknowledged, and sends again what was not."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
+from prometheus_client import REGISTRY
+
+from agents.runner import Send, send_durably
+
+
+class Topic:
+    """Stands in for a Faust topic: `send` returns the delivery future, resolved by `outcomes`
+    in order (None: acknowledged; an exception: that delivery failed)."""
+
+    def __init__(self, outcomes: list[BaseException | None]) -> None:
+        self.outcomes = outcomes
+        self.sent: list[bytes] = []
+
+    async def send(self, *, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        self.sent.append(value)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        outcome = self.outcomes.pop(0)
+        if outcome is None:
+            asyncio.get_running_loop().call_later(0.01, fut.set_result, "metadata")
+        else:
+            asyncio.get_running_loop().call_later(0.01, fut.set_exception, outcome)
+        return fut
+
+
+def _sent(agent: str) -> float:
+    labels = {"agent": agent, "topic": "aml.alert"}
+    return REGISTRY.get_sample_value("wagerstream_records_sent_total", labels) or 0.0
+
+
+def _sends(n: int) -> list[Send]:
+    return [Send("aml.alert", b"p%d" % i, b"v%d" % i) for i in range(n)]
+
+
+def test_returns_after_every_record_is_acknowledged() -> None:
+    topic = Topic([None, None, None])
+    pauses: list[float] = []
+
+    async def pause(s: float) -> None:
+        pauses.append(s)
+
+    before = _sent("t1")
+    asyncio.run(send_durably("t1", _sends(3), {"aml.alert": topic}, pause))
+    assert topic.sent == [b"v0", b"v1", b"v2"]
+    assert pauses == []
+    assert _sent("t1") - before == 3
+
+
+def test_resends_only_what_was_not_acknowledged_until_it_is() -> None:
+    # v1 fails twice (leader moved, then a timeout), v0 and v2 arrive the first time
+    topic = Topic([None, NotLeaderForPartitionError(), None, KafkaTimeoutError(), None])
+    pauses: list[float] = []
+
+    async def pause(s: float) -> None:
+        pauses.append(s)
+
+    before = _sent("t2")
+    asyncio.run(send_durably("t2", _sends(3), {"aml.alert": topic}, pause))
+    assert topic.sent == [b"v0", b"v1", b"v2", b"v1", b"v1"]
+    assert pauses == [pytest.approx(0.1), pytest.approx(0.2)]  # 0.1 s * 2^(attempt - 1)
+    assert _sent("t2") - before == 3
+
+
+def test_a_send_that_cannot_start_is_retried_like_a_failed_delivery() -> None:
+    class NoMetadataOnce(Topic):
+        async def send(self, *, key: bytes, value: bytes) -> asyncio.Future[Any]:
+            if not self.sent:
+                self.sent.append(value)
+                raise KafkaTimeoutError()
+            return await super().send(key=key, value=value)
+
+    topic = NoMetadataOnce([None])
+
+    async def pause(s: float) -> None:
+        pass
+
+    asyncio.run(send_durably("t3", _sends(1), {"aml.alert": topic}, pause))
+    assert topic.sent == [b"v0", b"v0"]

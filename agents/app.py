@@ -13,12 +13,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import faust
 from faust.sensors import Monitor
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
-from faust.types import TP, ConsumerT, EventT, Message, StreamT
+from faust.types import TP, ConsumerT, EventT, FutureMessage, Message, StreamT
 from prometheus_client import generate_latest
 
 from agents.rules import config as risk_config
@@ -70,6 +71,28 @@ class RecoveringTables(TableManager):
         return self._recovery
 
 
+class DurableTable(faust.Table):
+    """Faust's Table (its `Table` setting) whose changelog sends can be awaited. Faust sends a
+    changelog record through its producer buffer and forgets the future, and its producer
+    flush before a commit gives up on that buffer after 0.1 s without a record sent (a busy
+    machine), so offsets can be committed ahead of the state that covers them. The runner
+    takes these futures after each write-back and acks its events only once they are done."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unconfirmed: list[FutureMessage] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        fut = super().send_changelog(*args, **kwargs)
+        self._unconfirmed.append(fut)
+        return fut
+
+    def take_unconfirmed(self) -> list[FutureMessage]:
+        """The changelog sends since the last call (the caller waits for them)."""
+        taken, self._unconfirmed = self._unconfirmed, []
+        return taken
+
+
 class QuietMonitor(Monitor):
     """Faust's Monitor without its per-message and per-event bookkeeping (a dict update, an
     EventState and a clock read per event, for Faust's own /stats page). Commit, rebalance,
@@ -110,6 +133,7 @@ app = faust.App(
     logging_config=logging_config(settings.log_level),
     autodiscover=False,
     TableManager=RecoveringTables,
+    Table=DurableTable,
     Monitor=QuietMonitor if settings.worker_monitor == "quiet" else Monitor,
     # A world-cup final is a burst: keep more in flight per partition than the default.
     stream_buffer_maxsize=8192,

@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 import redis
@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from agents.app import app, read_models, serde, settings
+from agents.app import DurableTable, app, read_models, serde, settings
 from agents.metrics import EVENTS_OUT, PROCESSING, SENT, STATE_FLUSH_KEYS, STATE_UNFLUSHED
 from foundation.background import guarded
 from foundation.logs import log_context
@@ -37,6 +37,13 @@ from topics.serde import DecodeError, LoadedSchema
 
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio.TimeoutError)
+
+
+DELIVERY_DEADLINE_S = 30.0  # one wait for the broker's acknowledgements, then send again
+
+
+class Undelivered(Exception):
+    """Some records were not acknowledged by the broker."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class BatchState:
 
     def __init__(self, clean_max: int = 0) -> None:
         self._dirty: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
+        # written back, changelog record not yet acknowledged: (table, key, value, event, fut)
+        self._unconfirmed: list[tuple[faust.Table, str, Any, faust.types.EventT, Any]] = []
         self._clean: dict[tuple[str, str], Any] = {}
         self._clean_max = clean_max
         self._generation: int | None = None
@@ -114,8 +123,7 @@ class BatchState:
         """Write every changed key back; returns how many."""
         written = len(self._dirty)
         for (name, key), (table, value, event) in self._dirty.items():
-            with _on_behalf_of(event):
-                table[key] = value
+            self._put(table, key, value, event)
             if self._clean_max:
                 self._clean[(name, key)] = value
         self._dirty.clear()
@@ -124,6 +132,31 @@ class BatchState:
             for slot in list(itertools.islice(self._clean, excess)):
                 del self._clean[slot]
         return written
+
+    def _put(self, table: faust.Table, key: str, value: Any, event: faust.types.EventT) -> None:
+        with _on_behalf_of(event):
+            table[key] = value
+        for fut in cast(DurableTable, table).take_unconfirmed():
+            self._unconfirmed.append((table, key, value, event, fut))
+
+    async def confirm(
+        self, name: str, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        """Wait until the changelog has acknowledged every value written back, writing again
+        (with capped backoff) what it has not: only then may the events they cover be acked
+        (`DurableTable` says why Faust's own flush before a commit is not enough)."""
+
+        async def attempt() -> None:
+            entries, self._unconfirmed = self._unconfirmed, []
+            results = await settle([fut for *_, fut in entries], DELIVERY_DEADLINE_S)
+            failed = [(e, r) for e, r in zip(entries, results, strict=True) if r is not None]
+            for (table, key, value, event, _), _ in failed:
+                self._put(table, key, value, event)
+            if failed:
+                first = failed[0][1]
+                raise Undelivered(f"{len(failed)} of {len(entries)} changelog records: {first!r}")
+
+        await _retrying(name, "changelog", attempt, pause)
 
 
 @contextlib.contextmanager
@@ -219,11 +252,12 @@ async def run_batched_agent(
     lock = asyncio.Lock()  # one batch or one flush at a time
     last_flush = time.monotonic()
 
-    def write_state() -> None:
+    async def write_state() -> None:
         nonlocal last_flush
         last_flush = time.monotonic()
         if state.changed:
             STATE_FLUSH_KEYS.labels(name).observe(state.flush())
+        await state.confirm(name)
 
     async def ack_handled() -> None:
         for event in handled:
@@ -237,7 +271,7 @@ async def run_batched_agent(
             with guarded(f"{name}: state flush", log, flush_every):
                 async with lock:
                     if handled and time.monotonic() - last_flush >= flush_every:
-                        write_state()
+                        await write_state()
                         await ack_handled()
 
     background = asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush")
@@ -253,7 +287,7 @@ async def run_batched_agent(
                 # acks after all three (see `send_durably` for why this order)
                 await send_durably(name, sends, topics)
                 if due:
-                    write_state()
+                    await write_state()
                 await _write_models(name, writes)
                 for event in events:
                     EVENTS_OUT.labels(name, event.message.topic).inc()
@@ -309,10 +343,6 @@ async def _rule_batch(
     return [write.resolved() for write in writes.values()], sends
 
 
-class Undelivered(Exception):
-    """Some records of a batch were not acknowledged by the broker."""
-
-
 async def send_durably(
     name: str,
     sends: list[Send],
@@ -343,10 +373,10 @@ async def send_durably(
                 futures.append(await topic.send(key=send.key, value=send.value))
             except (TimeoutError, KafkaError) as exc:  # no metadata yet, buffer full
                 futures.append(_failed(exc))
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await settle(futures, DELIVERY_DEADLINE_S)
         failed, errors = [], []
         for send, result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
+            if result is not None:
                 failed.append(send)
                 errors.append(result)
             else:
@@ -355,9 +385,22 @@ async def send_durably(
         if failed:
             raise Undelivered(f"{len(failed)} of {len(results)} records: {errors[0]!r}")
 
+    await _retrying(name, "send", attempt, pause)
+
+
+async def _retrying(
+    name: str,
+    what: str,
+    attempt: Callable[[], Awaitable[None]],
+    pause: Callable[[float], Awaitable[None]],
+) -> None:
+    """Run `attempt` until it raises no `Undelivered`: capped exponential backoff, no give-up
+    (the batch waits, nothing past it is acked: back-pressure)."""
+
     def warn(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("%s: send not acknowledged (%s), attempt %d", name, exc, state.attempt_number)
+        log.warning("%s: %s not acknowledged (%s), attempt %d", name, what, exc,
+                    state.attempt_number)  # fmt: skip
 
     async for retry in AsyncRetrying(
         retry=retry_if_exception_type(Undelivered),
@@ -368,6 +411,24 @@ async def send_durably(
     ):
         with retry:
             await attempt()
+
+
+async def settle(futures: list[Awaitable[Any]], timeout: float) -> list[BaseException | None]:
+    """Wait up to `timeout` for every future: per future None (done) or its exception (a
+    TimeoutError for one still not done; it is left to finish, a resend has the same id)."""
+    if not futures:
+        return []
+    tasks = [asyncio.ensure_future(f) for f in futures]
+    _, late = await asyncio.wait(tasks, timeout=timeout)
+    out: list[BaseException | None] = []
+    for task in tasks:
+        if task in late:
+            out.append(TimeoutError(f"not acknowledged within {timeout:.0f} s"))
+        elif task.cancelled():
+            out.append(asyncio.CancelledError())
+        else:
+            out.append(task.exception())
+    return out
 
 
 async def _failed(exc: BaseException) -> None:

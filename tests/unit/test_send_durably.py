@@ -10,7 +10,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
 from prometheus_client import REGISTRY
 
-from agents.runner import Send, send_durably
+from agents.runner import BatchState, Send, send_durably
 
 
 class Topic:
@@ -85,3 +85,58 @@ def test_a_send_that_cannot_start_is_retried_like_a_failed_delivery() -> None:
 
     asyncio.run(send_durably("t3", _sends(1), {"aml.alert": topic}, pause))
     assert topic.sent == [b"v0", b"v0"]
+
+
+class Table:
+    """Stands in for a `DurableTable`: each put makes one changelog future, resolved by
+    `outcomes` in order."""
+
+    name = "player_risk"
+
+    def __init__(self, outcomes: list[BaseException | None]) -> None:
+        self.outcomes = outcomes
+        self.puts: list[tuple[str, Any]] = []
+        self._futures: list[asyncio.Future[Any]] = []
+
+    def get(self, key: str) -> Any:
+        return None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.puts.append((key, dict(value)))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        outcome = self.outcomes.pop(0)
+        loop = asyncio.get_running_loop()
+        if outcome is None:
+            loop.call_later(0.01, fut.set_result, "metadata")
+        else:
+            loop.call_later(0.01, fut.set_exception, outcome)
+        self._futures.append(fut)
+
+    def take_unconfirmed(self) -> list[asyncio.Future[Any]]:
+        taken, self._futures = self._futures, []
+        return taken
+
+
+class Event:
+    """Only what `BatchState` keeps of an event: a reference to it."""
+
+
+def test_state_is_confirmed_only_when_its_changelog_is_acknowledged() -> None:
+    table = Table([None, NotLeaderForPartitionError(), None])
+    pauses: list[float] = []
+
+    async def pause(s: float) -> None:
+        pauses.append(s)
+
+    async def flush_and_confirm() -> None:
+        state = BatchState()
+        state.event = Event()  # type: ignore[assignment]
+        state.get(table, "t:p1", dict)["n"] = 1  # type: ignore[arg-type]
+        state.get(table, "t:p2", dict)["n"] = 2  # type: ignore[arg-type]
+        assert state.flush() == 2
+        await state.confirm("t4", pause)
+
+    asyncio.run(flush_and_confirm())
+    # p2's changelog record was refused once: it is written again, and only it
+    assert table.puts == [("t:p1", {"n": 1}), ("t:p2", {"n": 2}), ("t:p2", {"n": 2})]
+    assert pauses == [pytest.approx(0.1)]

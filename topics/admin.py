@@ -173,10 +173,23 @@ def start_group_at_end(
 def _retrying(call: Callable[[], T]) -> T:
     """`call`, again while Kafka answers with a retriable error: a broker just started has no
     group coordinator for a few seconds (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS)."""
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
+
+    # answers of a broker still electing leaders for topics just created: librdkafka does
+    # not flag all of them retriable for a one-off watermark query
+    settling = {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
 
     def retriable(exc: BaseException) -> bool:
-        return isinstance(exc, KafkaException) and exc.args[0].retriable()
+        if not isinstance(exc, KafkaException):
+            return False
+        error = exc.args[0]
+        return bool(error.retriable()) or error.code() in settling
 
     for attempt in Retrying(
         retry=retry_if_exception(retriable),

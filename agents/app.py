@@ -117,7 +117,8 @@ class QuietMonitor(Monitor):
 
 app = faust.App(
     settings.app_id,
-    broker=[f"kafka://{server}" for server in settings.kafka.split(",")],
+    # aiokafka with a fetch loop that cannot skip records over a rebalance (agents/transport.py)
+    broker=[f"wagerstream://{server}" for server in settings.kafka.split(",")],
     broker_credentials=faust_credentials(settings),
     store="rocksdb://",
     datadir=str(settings.state_path),

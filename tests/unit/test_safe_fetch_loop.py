@@ -1,0 +1,95 @@
+"""The fetch loop marks a record read only when the stream got it in the current assignment:
+a record a rebalance interrupted, or one fetched for an assignment that has ended, leaves the
+read offset alone, so the seek after the rebalance reads it again (`agents/transport.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import faust
+from faust.types import TP, ConsumerMessage
+
+from agents.transport import SafeConsumer
+
+TOPIC = TP("bet.placed", 3)
+Callback = Callable[[SafeConsumer, Any], Awaitable[None]]
+
+
+def _record(offset: int, generation: int = 7) -> ConsumerMessage:
+    return ConsumerMessage(
+        TOPIC.topic, TOPIC.partition, offset, 0.0, 0, None, b"k", b"v", None, tp=TOPIC,
+        generation_id=generation,
+    )  # fmt: skip
+
+
+async def _batch(records: list[ConsumerMessage]) -> AsyncIterator[tuple[TP, ConsumerMessage]]:
+    for record in records:
+        yield TOPIC, record
+
+
+def _deliver(
+    records: list[ConsumerMessage], on_record: Callback, read_before: int | None = None
+) -> tuple[list[int], int | None]:
+    """Run the loop's delivery over `records` on a consumer built (never started: no broker is
+    contacted) inside the running event loop; returns the offsets handed over and the read
+    offset afterwards."""
+    got: list[int] = []
+
+    async def run() -> int | None:
+        app = faust.App("fetch-loop-test", broker="wagerstream://127.0.0.1:1", autodiscover=False)
+        consumer = app.consumer
+        assert isinstance(consumer, SafeConsumer)
+        app.consumer_generation_id = 7
+        if read_before is not None:
+            consumer._read_offset[TOPIC] = read_before
+
+        async def callback(message: Any) -> None:
+            await on_record(consumer, message)
+            got.append(message.offset)
+
+        consumer.callback = callback
+        batch = _batch(records)
+        await asyncio.wait_for(
+            consumer._deliver(batch, consumer._read_offset, app.topics.acks_enabled_for), 20
+        )
+        return consumer._read_offset[TOPIC]
+
+    return got, asyncio.run(run())
+
+
+async def _take(consumer: SafeConsumer, message: Any) -> None:
+    return None
+
+
+def test_delivered_records_move_the_read_offset() -> None:
+    assert _deliver([_record(40), _record(41), _record(42)], _take) == ([40, 41, 42], 42)
+
+
+def test_a_record_a_rebalance_interrupts_is_not_marked_read() -> None:
+    async def full_buffer_at_41(consumer: SafeConsumer, message: Any) -> None:
+        if message.offset == 41:  # the stream's buffer is full; a rebalance suspends the flow
+            consumer.stop_flow()
+            await asyncio.sleep(30)
+
+    got, read = _deliver([_record(40), _record(41), _record(42)], full_buffer_at_41)
+    assert got == [40]
+    assert read == 40  # 41 and 42 are read again after the seek
+
+
+def test_records_of_an_ended_assignment_stop_the_batch() -> None:
+    async def rebalance_during_41(consumer: SafeConsumer, message: Any) -> None:
+        if message.offset == 41:  # the rebalance completes while this one is handed over
+            consumer.app.consumer_generation_id = 8
+
+    records = [_record(40), _record(41), _record(42), _record(43, generation=8)]
+    got, read = _deliver(records, rebalance_during_41)
+    # 41 reached a stream that now skips it (old generation): not read; 42 is not handed on
+    assert got == [40, 41]
+    assert read == 40
+
+
+def test_a_record_already_read_in_this_assignment_is_not_delivered_twice() -> None:
+    got, read = _deliver([_record(40), _record(41), _record(42)], _take, read_before=41)
+    assert (got, read) == ([41, 42], 42)

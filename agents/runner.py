@@ -355,8 +355,8 @@ async def send_durably(
     after that state reached its changelog replays the batch over it: the replay sends nothing
     again. So the state must not reach the changelog before what it remembers is on the broker:
     both are only buffered in the producer until acknowledged, and a kill -9 can keep the
-    changelog record and lose the signal. Undelivered records are sent again, with capped backoff, and the batch
-    waits (back-pressure); a record that did arrive and is sent again has the same id.
+    changelog record and lose the signal. Undelivered records are sent again, with capped
+    backoff, and the batch waits (back-pressure); a record sent again has the same id.
     """
     pending = list(sends)
     if not pending:

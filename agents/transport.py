@@ -11,9 +11,10 @@ records between the committed offset and that one are then fetched again and dro
 already read. Faust then either never commits that partition again (its commit waits for the
 missing offsets: a chaos run's `ledger.cdc` partition stayed 4,867 records behind) or, when
 the committed offset was 0, which Faust's commit check treats as unknown, commits past them
-and they are lost (faust-streaming issues #216, #606 describe the same family). Here a record that was not delivered, or was fetched
-for an assignment that has ended, stops the batch without touching the read offset; the seek
-that follows every rebalance reads it again. This belongs upstream.
+and they are lost (faust-streaming issues #216, #606 describe the same family). Here a
+record that was not delivered, or was fetched for an assignment that has ended, stops the
+batch without touching the read offset; the seek that follows every rebalance reads it
+again. This belongs upstream.
 """
 
 from __future__ import annotations

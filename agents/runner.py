@@ -11,6 +11,7 @@ place.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -40,6 +41,7 @@ TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio
 
 
 DELIVERY_DEADLINE_S = 30.0  # one wait for the broker's acknowledgements, then send again
+MAX_CONFIRMING = 8  # flushes whose changelog records may be unacknowledged at once
 
 
 class Undelivered(Exception):
@@ -61,6 +63,17 @@ class Outcome:
     sends: list[Send] = field(default_factory=list)
 
 
+@dataclass(frozen=True, eq=False)
+class Written:
+    """One key written back, with the future of its changelog record."""
+
+    table: faust.Table
+    key: str
+    value: Any
+    event: faust.types.EventT
+    fut: Any
+
+
 class BatchState:
     """Table state since the last flush, across batches: each (table, key) is read once, kept
     in memory while it changes, and written back once per flush (Kafka Streams' record cache,
@@ -76,8 +89,8 @@ class BatchState:
 
     def __init__(self, clean_max: int = 0) -> None:
         self._dirty: dict[tuple[str, str], tuple[faust.Table, Any, faust.types.EventT]] = {}
-        # written back, changelog record not yet acknowledged: (table, key, value, event, fut)
-        self._unconfirmed: list[tuple[faust.Table, str, Any, faust.types.EventT, Any]] = []
+        self._written: list[Written] = []  # since the last `take_written`
+        self._latest: dict[tuple[str, str], Written] = {}  # newest write per key, unconfirmed
         self._clean: dict[tuple[str, str], Any] = {}
         self._clean_max = clean_max
         self._generation: int | None = None
@@ -137,26 +150,57 @@ class BatchState:
         with _on_behalf_of(event):
             table[key] = value
         for fut in cast(DurableTable, table).take_unconfirmed():
-            self._unconfirmed.append((table, key, value, event, fut))
+            written = Written(table, key, value, event, fut)
+            self._written.append(written)
+            self._latest[(table.name, key)] = written
+
+    def take_written(self) -> list[Written]:
+        """The writes since the last call, each with its changelog record's future."""
+        taken, self._written = self._written, []
+        return taken
 
     async def confirm(
-        self, name: str, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self,
+        name: str,
+        writes: list[Written],
+        lock: asyncio.Lock,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """Wait until the changelog has acknowledged every value written back, writing again
-        (with capped backoff) what it has not: only then may the events they cover be acked
-        (`DurableTable` says why Faust's own flush before a commit is not enough)."""
-
-        async def attempt() -> None:
-            entries, self._unconfirmed = self._unconfirmed, []
-            results = await settle([fut for *_, fut in entries], DELIVERY_DEADLINE_S)
-            failed = [(e, r) for e, r in zip(entries, results, strict=True) if r is not None]
-            for (table, key, value, event, _), _ in failed:
-                self._put(table, key, value, event)
-            if failed:
-                first = failed[0][1]
-                raise Undelivered(f"{len(failed)} of {len(entries)} changelog records: {first!r}")
-
-        await _retrying(name, "changelog", attempt, pause)
+        """Return once the changelog has acknowledged every write of `writes` (only then may
+        the events they cover be acked: `DurableTable` says why Faust's own flush before a
+        commit is not enough). A record the producer gave up on is written again, under the
+        batch lock, unless a newer write of the same key is on its way: that one covers it.
+        Waiting is unbounded (a broker that is down holds the acks back, never drops them)
+        with a warning per `DELIVERY_DEADLINE_S`."""
+        waiting = list(writes)
+        attempt = 0
+        while waiting:
+            results = await settle([w.fut for w in waiting], DELIVERY_DEADLINE_S)
+            still: list[Written] = []
+            for written, error in zip(waiting, results, strict=True):
+                slot = (written.table.name, written.key)
+                if error is None:
+                    if self._latest.get(slot) is written:
+                        del self._latest[slot]
+                    continue
+                if isinstance(error, TimeoutError):
+                    still.append(written)  # in flight: the producer is still retrying
+                    continue
+                newer = self._latest.get(slot)
+                if newer is not None and newer is not written:
+                    still.append(newer)
+                    continue
+                async with lock:
+                    self._put(written.table, written.key, written.value, written.event)
+                    self._written.pop()  # confirmed here, not by the next flush
+                still.append(self._latest[slot])
+            if still:
+                attempt += 1
+                log.warning("%s: %d changelog records not acknowledged yet (attempt %d)",
+                            name, len(still), attempt)  # fmt: skip
+                if attempt > 1:
+                    await pause(min(5.0, 0.1 * 2 ** (attempt - 2)))
+            waiting = still
 
 
 @contextlib.contextmanager
@@ -248,22 +292,56 @@ async def run_batched_agent(
     decoder = Decoder(app, serde, settings.max_clock_skew_ms, agent=name)
     topics: dict[str, faust.types.TopicT] = {}
     state = BatchState(settings.worker_state_cache_keys)
-    handled: list[faust.types.EventT] = []  # not acked until their state is written
+    handled: list[faust.types.EventT] = []  # rules applied, state not written back yet
+    # written back, acked once the changelog has every record: (events, their writes), oldest first
+    confirming: collections.deque[tuple[list[faust.types.EventT], list[Written]]] = (
+        collections.deque()
+    )
+    queued = asyncio.Event()  # something to confirm
+    room = asyncio.Event()  # fewer than MAX_CONFIRMING flushes wait for their changelog
+    room.set()
     lock = asyncio.Lock()  # one batch or one flush at a time
     last_flush = time.monotonic()
 
-    async def write_state() -> None:
+    def unacked() -> int:
+        return len(handled) + sum(len(events) for events, _ in confirming)
+
+    def write_state() -> list[Written]:
         nonlocal last_flush
         last_flush = time.monotonic()
         if state.changed:
             STATE_FLUSH_KEYS.labels(name).observe(state.flush())
-        await state.confirm(name)
+        return state.take_written()
 
-    async def ack_handled() -> None:
-        for event in handled:
-            await stream.ack(event)
+    def ack_once_durable(writes: list[Written]) -> None:
+        """Queue the handled events for acking once `writes` are on the changelog."""
+        confirming.append((list(handled), writes))
         handled.clear()
-        STATE_UNFLUSHED.labels(name).set(0)
+        queued.set()
+        if len(confirming) >= MAX_CONFIRMING:
+            room.clear()
+
+    async def ack_when_durable() -> None:
+        """Ack each flush's events, in order, once its changelog records are acknowledged:
+        the batches go on meanwhile (the wait is one producer round trip per partition, too
+        long to spend in every batch)."""
+        while True:
+            await queued.wait()
+            done = False
+            with guarded(f"{name}: acks", log, 1.0):
+                while confirming:
+                    events, writes = confirming[0]
+                    await state.confirm(name, writes, lock)
+                    for event in events:
+                        await stream.ack(event)
+                    confirming.popleft()
+                    if len(confirming) < MAX_CONFIRMING:
+                        room.set()
+                    STATE_UNFLUSHED.labels(name).set(unacked())
+                queued.clear()
+                done = True
+            if not done:
+                await asyncio.sleep(1.0)
 
     async def flush_when_quiet() -> None:
         while True:
@@ -271,34 +349,36 @@ async def run_batched_agent(
             with guarded(f"{name}: state flush", log, flush_every):
                 async with lock:
                     if handled and time.monotonic() - last_flush >= flush_every:
-                        await write_state()
-                        await ack_handled()
+                        ack_once_durable(write_state())
 
-    background = asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush")
+    background = [
+        asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush"),
+        asyncio.create_task(ack_when_durable(), name=f"{name}-acks"),
+    ]
     try:
         async for events in stream.noack_take(max_, within):
+            await room.wait()  # back-pressure while the changelog is behind
             async with lock:
                 started = time.perf_counter()
                 state.check_generation(app.consumer_generation_id)
                 writes, sends = await _rule_batch(name, events, state, decoder, handler, progress)
                 handled.extend(events)
-                due = time.monotonic() - last_flush >= flush_every
                 # outputs on the broker, then the state that remembers them, then read models;
-                # acks after all three (see `send_durably` for why this order)
+                # acks once all three are done (see `send_durably` for why this order)
                 await send_durably(name, sends, topics)
-                if due:
-                    await write_state()
+                due = time.monotonic() - last_flush >= flush_every
+                written = write_state() if due else []
                 await _write_models(name, writes)
+                if due:
+                    ack_once_durable(written)
                 for event in events:
                     EVENTS_OUT.labels(name, event.message.topic).inc()
-                if due:
-                    await ack_handled()
-                else:
-                    STATE_UNFLUSHED.labels(name).set(len(handled))
+                STATE_UNFLUSHED.labels(name).set(unacked())
                 elapsed = time.perf_counter() - started
                 PROCESSING.labels(name).observe(elapsed / max(1, len(events)))
     finally:
-        background.cancel()
+        for task in background:
+            task.cancel()
 
 
 async def _rule_batch(

@@ -134,9 +134,36 @@ def test_state_is_confirmed_only_when_its_changelog_is_acknowledged() -> None:
         state.get(table, "t:p1", dict)["n"] = 1  # type: ignore[arg-type]
         state.get(table, "t:p2", dict)["n"] = 2  # type: ignore[arg-type]
         assert state.flush() == 2
-        await state.confirm("t4", pause)
+        writes = state.take_written()
+        assert [w.key for w in writes] == ["t:p1", "t:p2"]
+        await state.confirm("t4", writes, asyncio.Lock(), pause)
+        assert state.take_written() == []  # the rewrite was confirmed here, not left to a flush
 
     asyncio.run(flush_and_confirm())
     # p2's changelog record was refused once: it is written again, and only it
     assert table.puts == [("t:p1", {"n": 1}), ("t:p2", {"n": 2}), ("t:p2", {"n": 2})]
-    assert pauses == [pytest.approx(0.1)]
+    assert pauses == []  # a refusal is retried at once; only repeated ones back off
+
+
+def test_a_refused_record_superseded_by_a_newer_write_is_not_written_again() -> None:
+    # p1 is flushed twice; the first record is refused after the second was sent
+    table = Table([NotLeaderForPartitionError(), None])
+
+    async def pause(s: float) -> None:
+        pass
+
+    async def two_flushes() -> None:
+        state = BatchState()
+        state.event = Event()  # type: ignore[assignment]
+        state.get(table, "t:p1", dict)["n"] = 1  # type: ignore[arg-type]
+        state.flush()
+        first = state.take_written()
+        state.get(table, "t:p1", dict)["n"] = 2  # type: ignore[arg-type]
+        state.flush()
+        second = state.take_written()
+        await state.confirm("t5", first, asyncio.Lock(), pause)
+        await state.confirm("t5", second, asyncio.Lock(), pause)
+
+    asyncio.run(two_flushes())
+    # the newer record (n=2) covers the refused one: no rewrite of the older value
+    assert table.puts == [("t:p1", {"n": 1}), ("t:p1", {"n": 2})]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -154,6 +155,28 @@ app = faust.App(
 @app.page("/metrics")
 async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
     return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
+
+
+if settings.worker_tracemalloc_frames:
+    tracemalloc.start(settings.worker_tracemalloc_frames)
+
+
+@app.page("/memory")
+async def memory(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+    """The 30 largest allocation sites still alive, when WORKER_TRACEMALLOC_FRAMES is set: a
+    soak's climbing worker is asked where its memory is, not guessed at."""
+    if not tracemalloc.is_tracing():
+        return web.bytes(
+            b"tracing is off: start the worker with WORKER_TRACEMALLOC_FRAMES=10\n",
+            content_type="text/plain",
+            status=404,
+        )
+    stats = tracemalloc.take_snapshot().statistics("traceback")[:30]
+    lines = []
+    for stat in stats:
+        lines.append(f"{stat.size / 1024 / 1024:8.1f} MB {stat.count:9d} blocks")
+        lines.extend(f"    {line}" for line in stat.traceback.format()[-6:])
+    return web.bytes("\n".join(lines).encode() + b"\n", content_type="text/plain")
 
 
 _ready = {"rebalanced": False}

@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         description="Faust's Monitor sensor: `full` keeps its per-event statistics (Faust's "
         "own /stats page); `quiet` skips them (the wagerstream_* metrics do not need them).",
     )
+    worker_tracemalloc_frames: int = Field(
+        0,
+        ge=0,
+        description="Trace the worker's allocations with this many frames each (0: off; it "
+        "costs CPU) and serve the largest allocation sites on /memory.",
+    )
     worker_state_cache_keys: int = Field(
         50_000,
         description="Unchanged table values kept in memory per agent after a flush, so the "

@@ -30,6 +30,12 @@ _LAG_BUCKETS = (
     604800,
 )
 
+REREAD = Counter(
+    "wagerstream_fetch_holes_reread_total",
+    "Partitions read again from their committed offset because records below the acked ones "
+    "were never handed to a stream (agents/transport.py).",
+    ["topic"],
+)
 EVENTS_OUT = Counter(
     "wagerstream_events_out_total", "Events processed successfully.", ["agent", "topic"]
 )

@@ -24,10 +24,82 @@ from typing import Any, ClassVar, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 from mode import Service, ServiceT
+
+from agents.metrics import REREAD
+
+HOLE_CHECK_S = 5.0  # a hole seen in two checks in a row is read again
 
 
 class SafeConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with three repairs: the fetch loop below; a committed offset
+    of 0 kept as 0 (Faust stores it as "unknown", and its commit then does not check that the
+    acked offsets start at it); and a watch for holes: records below the acked ones of a
+    partition that no stream holds. Per partition the streams hand records on in order, so
+    acked records above a record no stream holds mean that record was never handed over; Faust
+    then never commits the partition again. The watch reads such a partition again from its
+    committed offset (the rules and sinks are idempotent, so what is read twice counts once)."""
+
+    _committed_zero: frozenset[TP] = frozenset()
+
+    async def seek_to_committed(self) -> Any:
+        offsets = await super().seek_to_committed()
+        self._committed_zero = frozenset(tp for tp, offset in offsets.items() if offset == 0)
+        return offsets
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        for tp in self._committed_zero:
+            self._committed_offset[tp] = 0
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        if self._committed_offset[tp] == 0 and acked and min(acked) > 1 and not self._gap[tp]:
+            return None  # offsets 0 and up were never acked: nothing to commit yet
+        return super()._new_offset(tp)
+
+    def holes(self, assignment: set[TP]) -> dict[TP, tuple[int, int]]:
+        """Per assigned partition whose commit is stuck: (committed, lowest acked offset), when
+        no stream holds a record between them."""
+        if not self.flow_active:
+            return {}
+        held = [(m.tp, m.offset) for m in list(self._unacked_messages)]
+        out: dict[TP, tuple[int, int]] = {}
+        for tp, acked in list(self._acked.items()):
+            committed = self._committed_offset[tp]
+            if tp not in assignment or not acked or committed is None:
+                continue
+            low = min(acked)
+            if low - committed <= 1:  # Faust commits these (a marker may sit at `committed`)
+                continue
+            if any(t == tp and committed <= offset < low for t, offset in held):
+                continue
+            out[tp] = (committed, low)
+        return out
+
+    @Service.task
+    async def _reread_holes(self) -> None:
+        suspects: dict[TP, tuple[int, int]] = {}
+        while not self.should_stop:
+            await self.sleep(HOLE_CHECK_S)
+            try:
+                found = self.holes(set(self.assignment()))
+                for tp, (committed, low) in found.items():
+                    if suspects.get(tp) != (committed, low):
+                        continue
+                    self.log.warning(
+                        "%s: offsets %d-%d were never handed to a stream (offsets above are "
+                        "acked); reading the partition again from %d", tp, committed, low - 1,
+                        committed,
+                    )  # fmt: skip
+                    REREAD.labels(tp.topic).inc()
+                    await self.seek(tp, committed)
+                    found.pop(tp, None)
+                suspects = found
+            except Exception:  # the watch is auxiliary: it never stops the consumer
+                self.log.exception("hole watch failed; it runs again in %.0f s", HOLE_CHECK_S)
+
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         app = self.app
         read_offset = self._read_offset

@@ -93,3 +93,46 @@ def test_records_of_an_ended_assignment_stop_the_batch() -> None:
 def test_a_record_already_read_in_this_assignment_is_not_delivered_twice() -> None:
     got, read = _deliver([_record(40), _record(41), _record(42)], _take, read_before=41)
     assert (got, read) == ([41, 42], 42)
+
+
+def _with_consumer(check: Callable[[SafeConsumer], None]) -> None:
+    async def run() -> None:
+        app = faust.App("fetch-loop-test", broker="wagerstream://127.0.0.1:1", autodiscover=False)
+        consumer = app.consumer
+        assert isinstance(consumer, SafeConsumer)
+        check(consumer)
+
+    asyncio.run(run())
+
+
+def test_a_hole_below_acked_records_that_no_stream_holds_is_found() -> None:
+    def check(consumer: SafeConsumer) -> None:
+        consumer._committed_offset[TOPIC] = 100
+        consumer._acked[TOPIC].extend([104, 105, 106])  # 100-103 never handed over
+        assert consumer.holes({TOPIC}) == {TOPIC: (100, 104)}
+        # a record of the hole still held by a stream (being processed): not a hole
+        held = _record(101)
+        consumer._unacked_messages.add(held)
+        assert consumer.holes({TOPIC}) == {}
+        consumer._unacked_messages.discard(held)
+        # one offset short is what Faust commits over itself (a marker may sit there)
+        consumer._acked[TOPIC][:] = [101, 102]
+        assert consumer.holes({TOPIC}) == {}
+        # not assigned here, or during a rebalance: nothing to say
+        consumer._acked[TOPIC][:] = [104]
+        assert consumer.holes(set()) == {}
+        consumer.stop_flow()
+        assert consumer.holes({TOPIC}) == {}
+
+    _with_consumer(check)
+
+
+def test_a_committed_offset_of_zero_is_not_committed_past() -> None:
+    def check(consumer: SafeConsumer) -> None:
+        consumer._committed_offset[TOPIC] = 0
+        consumer._acked[TOPIC].extend([2, 3])  # 0 and 1 were never acked
+        assert consumer._new_offset(TOPIC) is None
+        consumer._acked[TOPIC][:] = [0, 1, 2, 3]
+        assert consumer._new_offset(TOPIC) == 4
+
+    _with_consumer(check)

@@ -29,7 +29,7 @@ from mode import Service, ServiceT
 
 from agents.metrics import REREAD
 
-HOLE_CHECK_S = 5.0  # a hole seen in two checks in a row is read again
+HOLE_CHECK_S = 10.0  # a hole seen in two checks in a row is read again
 
 
 class SafeConsumer(faust_aiokafka.Consumer):

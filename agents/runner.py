@@ -248,18 +248,26 @@ class Progress:
 Handler = Callable[[BatchState, LoadedSchema, dict[str, Any]], Outcome | list[VersionedWrite]]
 
 
-async def until_sink_accepts(name: str, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Call `fn` until no sink is down: capped exponential backoff, no give-up (back-pressure:
-    the agent consumes nothing meanwhile, so nothing is committed past this event)."""
+async def until_sink_accepts(
+    name: str,
+    fn: Callable[..., Awaitable[Any]],
+    *args: Any,
+    retry_on: tuple[type[BaseException], ...] = TRANSIENT,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Any:
+    """Call `fn` until no sink is down (Redis, or the broker for sends: `retry_on`): capped
+    exponential backoff, no give-up (back-pressure: the agent consumes nothing meanwhile, so
+    nothing is committed past this event)."""
 
     def warn(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.warning("%s: sink unavailable (%r), attempt %d", name, exc, state.attempt_number)
 
     async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(TRANSIENT),
+        retry=retry_if_exception_type(retry_on),
         wait=wait_exponential(multiplier=0.1, max=5.0),
         before_sleep=warn,
+        sleep=pause,
         reraise=True,
     ):
         with attempt:
@@ -464,32 +472,7 @@ async def send_durably(
         if failed:
             raise Undelivered(f"{len(failed)} of {len(results)} records: {errors[0]!r}")
 
-    await _retrying(name, "send", attempt, pause)
-
-
-async def _retrying(
-    name: str,
-    what: str,
-    attempt: Callable[[], Awaitable[None]],
-    pause: Callable[[float], Awaitable[None]],
-) -> None:
-    """Run `attempt` until it raises no `Undelivered`: capped exponential backoff, no give-up
-    (the batch waits, nothing past it is acked: back-pressure)."""
-
-    def warn(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning("%s: %s not acknowledged (%s), attempt %d", name, what, exc,
-                    state.attempt_number)  # fmt: skip
-
-    async for retry in AsyncRetrying(
-        retry=retry_if_exception_type(Undelivered),
-        wait=wait_exponential(multiplier=0.1, max=5.0),
-        before_sleep=warn,
-        sleep=pause,
-        reraise=True,
-    ):
-        with retry:
-            await attempt()
+    await until_sink_accepts(name, attempt, retry_on=(Undelivered,), pause=pause)
 
 
 async def settle(futures: list[Awaitable[Any]], timeout: float) -> list[BaseException | None]:

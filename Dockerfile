@@ -15,6 +15,6 @@ COPY tooling tooling
 COPY bench bench
 COPY wagerstream wagerstream
 RUN pip install --no-cache-dir -e .
-ENV STATE_DIR=/var/lib/wagerstream WORKER_WEB_HOST=0.0.0.0
+ENV WAGERSTREAM_STATE_DIR=/var/lib/wagerstream WAGERSTREAM_WORKER_WEB_HOST=0.0.0.0
 EXPOSE 6066
 CMD ["wagerstream", "worker"]

@@ -118,6 +118,10 @@ class QuietMonitor(Monitor):
 
 app = faust.App(
     settings.app_id,
+    # Faust reads WEB_PORT, BROKER_* and the like from the environment over these arguments:
+    # a Kubernetes Service called web would set WEB_PORT=tcp://… and crash the worker, and
+    # foundation.settings is the one place configuration comes from.
+    env={},
     # aiokafka with a fetch loop that cannot skip records over a rebalance (agents/transport.py)
     broker=[f"wagerstream://{server}" for server in settings.kafka.split(",")],
     broker_credentials=faust_credentials(settings),
@@ -163,11 +167,12 @@ if settings.worker_tracemalloc_frames:
 
 @app.page("/memory")
 async def memory(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-    """The 30 largest allocation sites still alive, when WORKER_TRACEMALLOC_FRAMES is set: a
+    """The 30 largest allocation sites still alive, when WAGERSTREAM_WORKER_TRACEMALLOC_FRAMES is
+    set: a
     soak's climbing worker is asked where its memory is, not guessed at."""
     if not tracemalloc.is_tracing():
         return web.bytes(
-            b"tracing is off: start the worker with WORKER_TRACEMALLOC_FRAMES=10\n",
+            b"tracing is off: start the worker with WAGERSTREAM_WORKER_TRACEMALLOC_FRAMES=10\n",
             content_type="text/plain",
             status=404,
         )

@@ -1,6 +1,7 @@
 """A no-op agent over the same topics as the player agent: the framework's own ceiling.
 
-`WORKER_AGENTS=noop wagerstream worker` runs it instead of the real agents, so the throughput
+`WAGERSTREAM_WORKER_AGENTS=noop wagerstream worker` runs it instead of the real agents, so the
+throughput
 benchmark can report the full worker's rate as a share of what Faust itself reaches on this
 machine (consume, batch, ack; no decoding, no state, no sinks), with the worker's batch
 settings so the ratio compares like with like.

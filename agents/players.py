@@ -171,7 +171,8 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
         # refused before any state changes: half-applied state would outlive the DLQ record
         raise DecodeError(
             "unsupported_currency",
-            f"no FX rate for {currency} in the risk config: add it under [fx] (RISK_CONFIG), "
+            f"no FX rate for {currency} in the risk config: add it under [fx] "
+            f"(WAGERSTREAM_RISK_CONFIG), "
             "then replay the dead letter",
         )
     if stem == "ledger_cdc":

@@ -2,7 +2,8 @@
 
     .venv/bin/wagerstream bench latency [--runs 3] [--seconds 60] [--rate N]
 
-A fresh worker (`WORKER_OFFSET_RESET=latest`, so it skips the retained backlog) gets mixed
+A fresh worker (`WAGERSTREAM_WORKER_OFFSET_RESET=latest`, so it skips the retained backlog) gets
+mixed
 simulated traffic at `rate` events/s; by default half the full worker's median from the newest
 throughput result, the issue's "half the maximum". One event in `PROBE_EVERY` is a probe: a
 `bet.placed` of a player never seen before, so its `ws:{tenant}:bets:{player}` hash appears
@@ -110,10 +111,10 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     port = free_port()
     workdir = settings.stack_dir / "bench" / app_id
     env = {
-        "APP_ID": app_id,
-        "STATE_DIR": str(workdir / "state"),
-        "WORKER_OFFSET_RESET": "latest",
-        "LOG_LEVEL": "WARNING",
+        "WAGERSTREAM_APP_ID": app_id,
+        "WAGERSTREAM_STATE_DIR": str(workdir / "state"),
+        "WAGERSTREAM_WORKER_OFFSET_RESET": "latest",
+        "WAGERSTREAM_LOG_LEVEL": "WARNING",
     }
     sup = Supervisor()
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))

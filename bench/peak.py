@@ -117,7 +117,11 @@ def run(
     with Supervisor().running() as sup:
         for i in range(workers):
             workdir = settings.stack_dir / "bench" / app_id / str(i)
-            env = {"APP_ID": app_id, "STATE_DIR": str(workdir / "state"), "LOG_LEVEL": "WARNING"}
+            env = {
+                "WAGERSTREAM_APP_ID": app_id,
+                "WAGERSTREAM_STATE_DIR": str(workdir / "state"),
+                "WAGERSTREAM_LOG_LEVEL": "WARNING",
+            }
             sup.start(worker(f"worker{i}", workdir / "worker.log", free_port(), env), None)
         for child in sup.children.values():
             sup.wait(child.is_ready, f"{child.name} healthy", 300)

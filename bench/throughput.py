@@ -126,10 +126,10 @@ def drain(
             port = free_port()
             workdir = settings.stack_dir / "bench" / app_id / str(i)
             child_env = {
-                "APP_ID": app_id,
-                "STATE_DIR": str(workdir / "state"),
-                "WORKER_AGENTS": agents,
-                "LOG_LEVEL": "WARNING",
+                "WAGERSTREAM_APP_ID": app_id,
+                "WAGERSTREAM_STATE_DIR": str(workdir / "state"),
+                "WAGERSTREAM_WORKER_AGENTS": agents,
+                "WAGERSTREAM_LOG_LEVEL": "WARNING",
                 **(env or {}),
             }
             child = sup.start(worker(f"worker{i}", workdir / "worker.log", port, child_env), None)

@@ -16,8 +16,9 @@ def security_config(settings: Settings | None = None) -> dict[str, Any]:
     if s.kafka_security_protocol.startswith("SASL"):
         if not (s.kafka_sasl_username and s.kafka_sasl_password):
             raise ValueError(
-                f"KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol} needs KAFKA_SASL_USERNAME "
-                "and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)"
+                f"WAGERSTREAM_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol} needs "
+                f"WAGERSTREAM_KAFKA_SASL_USERNAME "
+                "and WAGERSTREAM_KAFKA_SASL_PASSWORD (or WAGERSTREAM_KAFKA_SASL_PASSWORD_FILE)"
             )
         config |= {
             "sasl.mechanism": s.kafka_sasl_mechanism,

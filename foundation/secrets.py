@@ -39,18 +39,23 @@ def redact(text: str) -> str:
 
 
 def from_files(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
-    """Values of SECRET_FIELDS given as `<NAME>_FILE` (file content, trailing newline cut)."""
+    """Values of SECRET_FIELDS given as `WAGERSTREAM_<NAME>_FILE` (or the unprefixed
+    `<NAME>_FILE` of earlier releases): file content, trailing newline cut. A variable holding
+    the value itself, under either name, wins over a file."""
     found: dict[str, str] = {}
     for name in SECRET_FIELDS:
-        path = environ.get(f"{name.upper()}_FILE")
-        if path and not environ.get(name.upper()):
-            try:
-                found[name] = Path(path).read_text().rstrip("\n")
-            except OSError as exc:
-                raise ValueError(
-                    f"{name.upper()}_FILE={path}: cannot read it ({exc.strerror}). Fix: mount "
-                    f"the secret there or set {name.upper()} instead"
-                ) from None
+        names = (f"WAGERSTREAM_{name.upper()}", name.upper())
+        file_var = next((f"{n}_FILE" for n in names if environ.get(f"{n}_FILE")), None)
+        if file_var is None or any(environ.get(n) for n in names):
+            continue
+        path = environ[file_var]
+        try:
+            found[name] = Path(path).read_text().rstrip("\n")
+        except OSError as exc:
+            raise ValueError(
+                f"{file_var}={path}: cannot read it ({exc.strerror}). Fix: mount the secret "
+                f"there or set {names[0]} instead"
+            ) from None
     return found
 
 

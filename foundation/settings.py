@@ -3,16 +3,30 @@
 Every field is documented in the README's configuration table; `wagerstream config` prints the
 effective values. Fields are read once per process (`get_settings()` is cached) because a
 worker must not change its mind about ports or topics halfway through a run.
+
+Every variable is named `WAGERSTREAM_<FIELD>`. Kubernetes injects `<SERVICE>_PORT=tcp://ip:port`
+(and more) for every Service in the namespace, so unprefixed names such as `REDIS_PORT` or
+`MARTS_PORT` collide with Services called redis or marts. The unprefixed names of earlier
+releases are still read when the prefixed one is unset (`LegacyNames`), except values shaped
+like a service link, which are skipped.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, computed_field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, computed_field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from foundation.secrets import from_files, local_secret
 from foundation.units import DAY_MS, HOUR_MS
@@ -28,10 +42,74 @@ def _project_root() -> Path:
 
 
 PROJECT_ROOT = _project_root()
+ENV_PREFIX = "WAGERSTREAM_"
+# What Kubernetes puts in `<SERVICE>_PORT` and `<SERVICE>_PORT_<n>_<PROTO>`: never a setting.
+SERVICE_LINK = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: `redis_port` → `WAGERSTREAM_REDIS_PORT`."""
+    return ENV_PREFIX + field.upper()
+
+
+def legacy_values(fields: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, str]:
+    """Fields given under their unprefixed name only (earlier releases' names), skipping the
+    values Kubernetes service links put there."""
+    upper = {k.upper(): v for k, v in environ.items()}
+    return {
+        name: upper[name.upper()]
+        for name in fields
+        if name.upper() in upper
+        and env_name(name) not in upper
+        and not SERVICE_LINK.match(upper[name.upper()])
+    }
+
+
+class LegacyNames(PydanticBaseSettingsSource):
+    """The unprefixed names, below the prefixed ones in priority (see the module docstring)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        return legacy_values(self.settings_cls.model_fields, os.environ)
+
+
+class ConfigError(SystemExit):
+    """A setting that cannot be used. A SystemExit, so an uncaught one ends any process (worker,
+    relay, sink, CLI) with its one-line message and exit code 1, not a pydantic traceback."""
+
+
+def explain(exc: ValidationError, environ: Mapping[str, str] = os.environ) -> str:
+    """One line per run: each bad variable, under the name it was given, with what it expects."""
+    upper = {k.upper(): k for k in environ}
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        given = next(
+            (upper[n] for n in (env_name(field), field.upper()) if field and n in upper),
+            env_name(field) if field else "configuration",
+        )
+        value = f"={environ[given]!r}" if given in environ else ""
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{given}{value}: {message}")
+    fix = "Fix: correct or unset it (`wagerstream config` lists every variable and default)."
+    return "; ".join(parts) + ". " + fix
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, LegacyNames(settings_cls)
 
     # --- local stack -------------------------------------------------------------------
     stack_dir: Path = Field(PROJECT_ROOT / ".stack", description="Folder of the local stack.")
@@ -43,7 +121,7 @@ class Settings(BaseSettings):
 
     # --- connections (default to the local stack) ---------------------------------------
     kafka_bootstrap_servers: str | None = Field(
-        None, description="Kafka bootstrap servers; default localhost:KAFKA_PORT."
+        None, description="Kafka bootstrap servers; default localhost:WAGERSTREAM_KAFKA_PORT."
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How every Kafka client (workers, relay, sink, tools) connects."
@@ -59,7 +137,8 @@ class Settings(BaseSettings):
     kafka_sasl_ssl_port: int = Field(
         0,
         description="Local broker: also listen with SASL_SSL on this port (0 = off); needs "
-        "KAFKA_SSL_KEYSTORE_PEM and creates KAFKA_SASL_USERNAME as a SCRAM user.",
+        "WAGERSTREAM_KAFKA_SSL_KEYSTORE_PEM and creates WAGERSTREAM_KAFKA_SASL_USERNAME as a "
+        "SCRAM user.",
     )
     kafka_ssl_keystore_pem: Path | None = Field(
         None, description="Local broker's SASL_SSL listener: PEM file, private key then chain."
@@ -75,12 +154,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description="Redis URL; default the local stack's, as its ACL user `wagerstream` "
-        "(keys under REDIS_PREFIX only).",
+        "(keys under WAGERSTREAM_REDIS_PREFIX only).",
     )
     redis_password: str | None = Field(
         None,
         description="Password of the local stack's Redis ACL user; default generated once into "
-        "STACK_DIR/secrets/redis-password.",
+        "WAGERSTREAM_STACK_DIR/secrets/redis-password.",
     )
     clickhouse_url: str | None = Field(
         None, description="ClickHouse: `http://user:pw@host:8123`, or default embedded chdb://."
@@ -107,7 +186,9 @@ class Settings(BaseSettings):
     app_id: str = Field("wagerstream", description="Faust app id = consumer group prefix.")
     worker_web_port: int = Field(6066, description="Worker HTTP port (/metrics, /health).")
     worker_web_host: str = Field("127.0.0.1", description="Worker HTTP bind address.")
-    state_dir: Path | None = Field(None, description="RocksDB tables; default STACK_DIR/state.")
+    state_dir: Path | None = Field(
+        None, description="RocksDB tables; default WAGERSTREAM_STACK_DIR/state."
+    )
     settled_memory_ms: int = Field(
         7 * DAY_MS,
         description="How long a settled bet id is remembered (late placements, duplicates).",
@@ -146,7 +227,7 @@ class Settings(BaseSettings):
     worker_batch_wait_s: float = Field(
         0.05,
         description="Longest wait for a batch to fill: a batch is handled when it holds "
-        "WORKER_BATCH_MAX events or this much time passed since its first.",
+        "WAGERSTREAM_WORKER_BATCH_MAX events or this much time passed since its first.",
     )
     worker_state_flush_s: float = Field(
         0.0,
@@ -274,4 +355,7 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"error: {explain(exc)}") from None

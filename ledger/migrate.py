@@ -84,7 +84,8 @@ def migrate(dsn: str, directory: Path = MIGRATIONS) -> list[str]:
 def set_role_password(dsn: str, role_dsn: str) -> bool:
     """Give the role of `role_dsn` the password in it, if it has one (True when set).
 
-    One source of truth for the CDC relay's credentials: its DSN (`CDC_POSTGRES_DSN`, which can
+    One source of truth for the CDC relay's credentials: its DSN (`WAGERSTREAM_CDC_POSTGRES_DSN`,
+    which can
     come from a file). The password travels as a literal, never through a log line.
     """
     params = psycopg.conninfo.conninfo_to_dict(role_dsn)

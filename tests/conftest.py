@@ -84,6 +84,31 @@ def machine(
         hog.stop()
 
 
+# What Kubernetes puts in every pod of a namespace with Services called kafka, postgres, redis,
+# web and marts: the test fleet runs with them, so a name collision would fail every test.
+SERVICE_LINKS = {
+    "KAFKA_PORT": "tcp://10.0.0.2:9092",
+    "POSTGRES_PORT": "tcp://10.0.0.3:5432",
+    "REDIS_PORT": "tcp://10.0.0.1:6379",
+    "WEB_PORT": "tcp://10.0.0.4:80",
+    "MARTS_PORT": "tcp://10.0.0.5:6068",
+    "REDIS_SERVICE_HOST": "10.0.0.1",
+    "REDIS_PORT_6379_TCP": "tcp://10.0.0.1:6379",
+}
+
+
+def in_kubernetes(s: Settings) -> dict[str, str]:
+    """A child's connections named explicitly (as a pod's manifest does), and the service
+    links beside them."""
+    return {
+        "WAGERSTREAM_KAFKA_BOOTSTRAP_SERVERS": s.kafka,
+        "WAGERSTREAM_POSTGRES_DSN": s.postgres,
+        "WAGERSTREAM_CDC_POSTGRES_DSN": s.cdc_postgres,
+        "WAGERSTREAM_REDIS_URL": s.redis,
+        **SERVICE_LINKS,
+    }
+
+
 @dataclass
 class WorkerHandle:
     """A worker subprocess with its own consumer group, state dir and web port."""
@@ -102,9 +127,10 @@ class WorkerHandle:
 
     def env(self) -> dict[str, str]:
         return {
-            "APP_ID": self.app_id,
-            "STATE_DIR": str(self.state_dir),
-            "LOG_LEVEL": "INFO",
+            **in_kubernetes(get_settings()),
+            "WAGERSTREAM_APP_ID": self.app_id,
+            "WAGERSTREAM_STATE_DIR": str(self.state_dir),
+            "WAGERSTREAM_LOG_LEVEL": "INFO",
             **self.extra_env,
         }
 
@@ -183,7 +209,12 @@ class RelayHandle:
         return None if self.child is None else self.child.proc
 
     def start(self, timeout: float = 120) -> None:
-        child = procs.relay(f"relay-{self.slot}", self.log, self.port, {"CDC_SLOT": self.slot})
+        child = procs.relay(
+            f"relay-{self.slot}",
+            self.log,
+            self.port,
+            {**in_kubernetes(get_settings()), "WAGERSTREAM_CDC_SLOT": self.slot},
+        )
         self.child = self.supervisor.start(child, timeout)
 
     def kill9(self) -> None:

@@ -9,7 +9,7 @@ traffic while, round after round, these faults are injected one at a time:
 * `relay_kill`: kill -9 the CDC relay, start it again
 * `kafka_restart`: stop the broker, start it again
 * `redis_stop`: stop Redis for `outage_s`, start it again
-* `sink_fail`: every ClickHouse insert fails for `outage_s` (MARTS_FAULT_FILE)
+* `sink_fail`: every ClickHouse insert fails for `outage_s` (WAGERSTREAM_MARTS_FAULT_FILE)
 * `scale_out_in`: two more workers join the group under load, then leave (1 → 3 → 1 for one)
 * `kafka_restart_lagging`: the workers are paused until they lag, the broker restarts, they
   go on
@@ -254,7 +254,7 @@ class ChaosRun:
         self.tenant = f"chaos-{run}"
         # stopped at exit, whatever happens; logs in the run's folder, kept when it fails
         self.fleet = Fleet(self.s, Supervisor(), log_dir=home / "logs")
-        self.extra = {"MARTS_FAULT_FILE": str(self.fault_file)}
+        self.extra = {"WAGERSTREAM_MARTS_FAULT_FILE": str(self.fault_file)}
         self.tenants: list[str] = []
         self.player: threading.Thread | None = None
         # the fleet's consumer groups and what each consumes
@@ -266,9 +266,9 @@ class ChaosRun:
     def _worker_env(self, i: int) -> dict[str, str]:
         return {
             **self.extra,
-            "WORKER_INSTANCE_ID": f"{self.s.app_id}-{i}",
-            "STUCK_SCAN_S": "5",
-            "STATE_DIR": str(self.s.state_path / f"w{i}"),
+            "WAGERSTREAM_WORKER_INSTANCE_ID": f"{self.s.app_id}-{i}",
+            "WAGERSTREAM_STUCK_SCAN_S": "5",
+            "WAGERSTREAM_STATE_DIR": str(self.s.state_path / f"w{i}"),
         }
 
     def start_relay(self) -> None:
@@ -381,7 +381,7 @@ class ChaosRun:
             self.fleet.children["worker0"].kill()
             empty = {
                 **self._worker_env(0),
-                "STATE_DIR": str(self.home / f"empty-{uuid.uuid4().hex[:6]}"),
+                "WAGERSTREAM_STATE_DIR": str(self.home / f"empty-{uuid.uuid4().hex[:6]}"),
             }
             child = self.fleet.worker(0, None, **empty)
             self.fleet.supervisor.wait(

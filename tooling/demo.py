@@ -54,28 +54,29 @@ class DemoOptions:
 @dataclass
 class Fleet:
     """The demo's background processes under the supervisor, remembered in
-    STACK_DIR/demo-<APP_ID>.json for --stop. They outlive the demo (the user queries them
+    WAGERSTREAM_STACK_DIR/demo-<WAGERSTREAM_APP_ID>.json for --stop. They outlive the demo (the
+    user queries them
     afterwards), so the supervisor does not stop them at exit."""
 
     settings: Settings
     supervisor: Supervisor = field(
         default_factory=lambda: Supervisor(stop_at_exit=False, interrupt_main=True)
     )
-    log_dir: Path | None = None  # default STACK_DIR/logs/demo-<name>.log
+    log_dir: Path | None = None  # default WAGERSTREAM_STACK_DIR/logs/demo-<name>.log
 
     def env(self, **extra: str) -> dict[str, str]:
         s = self.settings
         return {
-            "APP_ID": s.app_id,
-            "CLICKHOUSE_URL": s.clickhouse,
-            "CDC_SLOT": s.cdc_slot,
-            "CDC_METRICS_PORT": str(s.cdc_metrics_port),
-            "MARTS_PORT": str(s.marts_port),
-            "STATE_DIR": str(s.state_path),
-            "KAFKA_BOOTSTRAP_SERVERS": s.kafka,
-            "POSTGRES_DSN": s.postgres,
-            "CDC_POSTGRES_DSN": s.cdc_postgres,
-            "REDIS_URL": s.redis,
+            "WAGERSTREAM_APP_ID": s.app_id,
+            "WAGERSTREAM_CLICKHOUSE_URL": s.clickhouse,
+            "WAGERSTREAM_CDC_SLOT": s.cdc_slot,
+            "WAGERSTREAM_CDC_METRICS_PORT": str(s.cdc_metrics_port),
+            "WAGERSTREAM_MARTS_PORT": str(s.marts_port),
+            "WAGERSTREAM_STATE_DIR": str(s.state_path),
+            "WAGERSTREAM_KAFKA_BOOTSTRAP_SERVERS": s.kafka,
+            "WAGERSTREAM_POSTGRES_DSN": s.postgres,
+            "WAGERSTREAM_CDC_POSTGRES_DSN": s.cdc_postgres,
+            "WAGERSTREAM_REDIS_URL": s.redis,
             **extra,
         }
 
@@ -239,9 +240,9 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
     for i in range(opts.workers):
         fleet.worker(
             i,
-            WORKER_INSTANCE_ID=f"demo-{i}",
-            STUCK_SCAN_S="5",
-            STATE_DIR=str(s.state_path / f"demo-{i}"),
+            WAGERSTREAM_WORKER_INSTANCE_ID=f"demo-{i}",
+            WAGERSTREAM_STUCK_SCAN_S="5",
+            WAGERSTREAM_STATE_DIR=str(s.state_path / f"demo-{i}"),
         )
     fleet.sink()
     fleet.wait_ready(timeout=180)

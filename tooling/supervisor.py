@@ -277,7 +277,7 @@ def worker(
         name,
         ["worker"],
         log,
-        env={"WORKER_WEB_PORT": str(port), **(env or {})},
+        env={"WAGERSTREAM_WORKER_WEB_PORT": str(port), **(env or {})},
         health_url=f"http://{host}:{port}/health",
     )
 
@@ -288,7 +288,7 @@ def sink(name: str, log: Path, port: int, env: dict[str, str] | None = None) -> 
         name,
         ["marts", "sink"],
         log,
-        env={"MARTS_PORT": str(port), **(env or {})},
+        env={"WAGERSTREAM_MARTS_PORT": str(port), **(env or {})},
         health_url=f"http://127.0.0.1:{port}/health",
     )
 
@@ -299,7 +299,7 @@ def relay(name: str, log: Path, port: int, env: dict[str, str] | None = None) ->
         name,
         ["cdc"],
         log,
-        env={"CDC_METRICS_PORT": str(port), **(env or {})},
+        env={"WAGERSTREAM_CDC_METRICS_PORT": str(port), **(env or {})},
         health_url=f"http://127.0.0.1:{port}/health",
     )
 
@@ -358,7 +358,10 @@ class MartsSinkProcess:
         settings = get_settings()
         start_group_at_end(settings.kafka, self.group, FACT_TOPICS, settings.topic_partitions, True)
         self.supervisor = supervisor or Supervisor()
-        env = {"APP_ID": app_id, "CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}"}
+        env = {
+            "WAGERSTREAM_APP_ID": app_id,
+            "WAGERSTREAM_CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}",
+        }
         self.child = self.supervisor.start(sink("sink", workdir / "sink.log", self.port, env))
 
     @property

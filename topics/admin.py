@@ -34,7 +34,7 @@ def create_topics(bootstrap: str, partitions: int, replication: int) -> TopicRep
     except Exception as exc:
         raise TopicError(
             f"cannot reach Kafka at {bootstrap}: {exc}. Fix: `wagerstream stack up`, "
-            f"or set KAFKA_BOOTSTRAP_SERVERS."
+            f"or set WAGERSTREAM_KAFKA_BOOTSTRAP_SERVERS."
         ) from exc
     existing = metadata.topics
     missing = [

@@ -1,6 +1,7 @@
 """Every topic of the event contract (../shared/DESIGN.md), in one table.
 
-Player-keyed topics all get the same partition count (TOPIC_PARTITIONS) so that one worker owns
+Player-keyed topics all get the same partition count (WAGERSTREAM_TOPIC_PARTITIONS) so that one
+worker owns
 every piece of a player's state: Kafka's default partitioner hashes the same key to the same
 partition number on every topic of equal size, and Faust's table changelogs follow the source
 partition. Changing one topic's count alone would silently split a player's state, so `topics

@@ -89,5 +89,5 @@ def validate(
         raise DecodeError(
             "future_timestamp",
             f"occurred_at {record['occurred_at']} is {record['occurred_at'] - now_ms} ms ahead of "
-            f"this worker's clock (allowed {max_skew_ms} ms, MAX_CLOCK_SKEW_MS)",
+            f"this worker's clock (allowed {max_skew_ms} ms, WAGERSTREAM_MAX_CLOCK_SKEW_MS)",
         )

@@ -3,7 +3,8 @@
 * Single-object encoding (the default): ``C3 01`` + 8-byte little-endian CRC-64-AVRO
   fingerprint of the writer schema's canonical form + the Avro body. Needs no registry: the
   fingerprint names one of the schemas in ``schemas/avro/``.
-* Confluent wire format (with ``SCHEMA_REGISTRY_URL``): ``00`` + 4-byte big-endian schema id +
+* Confluent wire format (with ``WAGERSTREAM_SCHEMA_REGISTRY_URL``): ``00`` + 4-byte big-endian
+schema id +
   body; the id is resolved through confluent-kafka's Schema Registry client, and the body is
   read with the registry's writer schema resolved against our reader schema.
 
@@ -107,7 +108,8 @@ class AvroSerde:
         if not self.registry_url:
             raise DecodeError(
                 "no_registry",
-                "Confluent-framed message but SCHEMA_REGISTRY_URL is not set; set it to decode",
+                "Confluent-framed message but WAGERSTREAM_SCHEMA_REGISTRY_URL is not set; set it "
+                "to decode",
             )
         # new_client() also understands mock:// (the library's in-process registry, for tests)
         return SchemaRegistryClient.new_client({"url": self.registry_url})

@@ -2,7 +2,8 @@
 
 Regulators set the numbers (Sweden's 72 h cooling-off, Germany's EUR 1,000 cap, the UK's
 GBP 150 check) and operators tighten them per brand, so they live in data, not code: the
-packaged `agents/rules/risk.toml`, or the file named by RISK_CONFIG. The file is validated on load
+packaged `agents/rules/risk.toml`, or the file named by WAGERSTREAM_RISK_CONFIG. The file is
+validated on load
 (pydantic) so a typo is an error naming the key, not a rule that silently never fires.
 Money thresholds carry their currency; `Fx.convert` brings an event's amount into it with
 integer minor units and one rounding (half-even), never a float.
@@ -224,7 +225,9 @@ def load(path: Path | None = None) -> RiskConfig:
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"risk config {path} not found: set RISK_CONFIG to a file") from None
+        raise ConfigError(
+            f"risk config {path} not found: set WAGERSTREAM_RISK_CONFIG to a file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"risk config {path} is not valid TOML: {exc}") from None
     return RiskConfig(raw, str(path))

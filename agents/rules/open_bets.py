@@ -2,7 +2,8 @@
 
 Pure logic (no Faust, no I/O) so the rules are unit-tested directly. Placement and settlement
 arrive on two topics and may come in either order, or twice; the book remembers settled bet
-ids for SETTLED_MEMORY_MS of event time so that a settlement seen before its placement closes
+ids for WAGERSTREAM_SETTLED_MEMORY_MS of event time so that a settlement seen before its placement
+closes
 the bet when the placement arrives, and a second settlement changes nothing.
 """
 

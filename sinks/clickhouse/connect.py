@@ -1,4 +1,5 @@
-"""ClickHouse client: the embedded engine (chdb) by default, a server when CLICKHOUSE_URL says so.
+"""ClickHouse client: the embedded engine (chdb) by default, a server when
+WAGERSTREAM_CLICKHOUSE_URL says so.
 
 Both go through clickhouse-connect, so the sink, the migrations and `wagerstream query` run the
 same ClickHouse SQL either way: `chdb:///path` opens the embedded engine on a data directory
@@ -26,7 +27,7 @@ def connect(settings: Settings, create_database: bool = True) -> Any:
     scheme = urlparse(url).scheme
     if scheme not in ("chdb", "http", "https", "clickhouse", "clickhouses"):
         raise ClickHouseConfigError(
-            f"CLICKHOUSE_URL={url!r}: use chdb:///data/dir (embedded) or "
+            f"WAGERSTREAM_CLICKHOUSE_URL={url!r}: use chdb:///data/dir (embedded) or "
             "http://user:password@host:8123 (server)"
         )
     if scheme == "chdb" and url[len("chdb://") :]:

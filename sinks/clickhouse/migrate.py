@@ -63,8 +63,10 @@ def migrate(
         run = not access or has_access_storage(client)
         if access and run and not sink_password:
             raise MartsMigrationError(
-                f"{path.name} creates the sink's user: set CLICKHOUSE_SINK_PASSWORD (or "
-                "CLICKHOUSE_SINK_PASSWORD_FILE) and run `wagerstream marts migrate` again"
+                f"{path.name} creates the sink's user: set WAGERSTREAM_CLICKHOUSE_SINK_PASSWORD "
+                f"(or "
+                "WAGERSTREAM_CLICKHOUSE_SINK_PASSWORD_FILE) and run `wagerstream marts migrate` "
+                "again"
             )
         digest = hashlib.sha256((sink_password or "").encode()).hexdigest()
         text = sql.replace("{db}", database).replace("{sink_password_sha256}", digest)

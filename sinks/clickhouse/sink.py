@@ -2,7 +2,8 @@
 
 Not a Faust agent, on purpose: it needs exact control of commits (commit only what ClickHouse
 acknowledged) and the embedded engine locks its data directory to one process, so it runs as
-its own process with its own consumer group (`{APP_ID}-marts`). Against a ClickHouse server
+its own process with its own consumer group (`{WAGERSTREAM_APP_ID}-marts`). Against a ClickHouse
+server
 any number of these processes can share the group.
 
 Each batch: decode → rows per fact table → one insert per table with an
@@ -73,7 +74,8 @@ def _retriable(exc: BaseException) -> bool:
 
 
 class InjectedFault(RuntimeError):
-    """An insert failure injected through MARTS_FAULT_FILE, handled like a ClickHouse error."""
+    """An insert failure injected through WAGERSTREAM_MARTS_FAULT_FILE, handled like a ClickHouse
+    error."""
 
 
 class MartsSink:
@@ -257,7 +259,7 @@ class QueryError(RuntimeError):
 
 def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list[Any]]]:
     """Ask the running sink first (it holds the embedded engine); open ClickHouse directly
-    when no sink answers or when CLICKHOUSE_URL names a server."""
+    when no sink answers or when WAGERSTREAM_CLICKHOUSE_URL names a server."""
     import httpx
 
     from sinks.clickhouse.connect import connect
@@ -281,7 +283,8 @@ def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list[Any]]]
             raise QueryError(
                 f"cannot open the embedded ClickHouse at {settings.clickhouse} ({exc}). If a "
                 "`wagerstream marts sink` (or the demo) is running it holds the engine and "
-                "answers queries itself: set MARTS_PORT to its port (no sink answered on "
+                "answers queries itself: set WAGERSTREAM_MARTS_PORT to its port (no sink "
+                "answered on "
                 f"{settings.marts_port}); otherwise stop the process that holds it"
             ) from None
         raise QueryError(str(exc)) from None

@@ -23,7 +23,10 @@ INPUTS = ("player.limit", "payment.deposit")
 @pytest.fixture
 def worker_env() -> dict[str, str]:
     # state written every 0.2 s, offsets committed only every 10 minutes: a wide window
-    return {"WORKER_STATE_FLUSH_S": "0.2", "WORKER_COMMIT_INTERVAL_S": "600"}
+    return {
+        "WAGERSTREAM_WORKER_STATE_FLUSH_S": "0.2",
+        "WAGERSTREAM_WORKER_COMMIT_INTERVAL_S": "600",
+    }
 
 
 def _flushed(port: int) -> tuple[float, float]:
@@ -85,7 +88,7 @@ def test_kill9_after_the_state_flush_and_before_the_commit_counts_nothing_twice(
     # restart on an empty state dir, committing as usual: the state comes back from the
     # changelog (the limit and both deposits in it), the three events are replayed over it
     worker.state_dir = tmp_path / "state-after-crash"
-    worker.extra_env = {"WORKER_STATE_FLUSH_S": "0.2"}
+    worker.extra_env = {"WAGERSTREAM_WORKER_STATE_FLUSH_S": "0.2"}
     worker.start()
     supervisor.wait(
         lambda: consumer_lag(stack.kafka, worker.app_id, INPUTS, stack.topic_partitions) == 0,

@@ -164,12 +164,12 @@ def test_worker_runs_over_sasl_ssl_with_the_password_from_a_file(
     password_file = tmp_path / "kafka-password"
     password_file.write_text(f"{secure.kafka_sasl_password}\n")
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": secure.kafka,
-        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "KAFKA_SASL_USERNAME": "wagerstream",
-        "KAFKA_SASL_PASSWORD_FILE": str(password_file),
-        "KAFKA_SSL_CA_FILE": str(secure.kafka_ssl_ca_file),
-        "TOPIC_PARTITIONS": "3",
+        "WAGERSTREAM_KAFKA_BOOTSTRAP_SERVERS": secure.kafka,
+        "WAGERSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "WAGERSTREAM_KAFKA_SASL_USERNAME": "wagerstream",
+        "WAGERSTREAM_KAFKA_SASL_PASSWORD_FILE": str(password_file),
+        "WAGERSTREAM_KAFKA_SSL_CA_FILE": str(secure.kafka_ssl_ca_file),
+        "WAGERSTREAM_TOPIC_PARTITIONS": "3",
     }
     created = subprocess.run(
         [sys.executable, "-m", "wagerstream", "topics", "create"],
@@ -180,7 +180,10 @@ def test_worker_runs_over_sasl_ssl_with_the_password_from_a_file(
     app_id = f"wssec-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "worker.log"
     child = worker(
-        "secure-worker", log, port, {**env, "APP_ID": app_id, "STATE_DIR": str(tmp_path / "st")}
+        "secure-worker",
+        log,
+        port,
+        {**env, "WAGERSTREAM_APP_ID": app_id, "WAGERSTREAM_STATE_DIR": str(tmp_path / "st")},
     )
     try:
         supervisor.start(child, timeout=180)

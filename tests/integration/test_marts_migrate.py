@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def run(args: list[str], data: Path, code: str | None = None) -> str:
-    env = {**os.environ, "CLICKHOUSE_URL": f"chdb://{data}", "COLUMNS": "200"}
+    env = {**os.environ, "WAGERSTREAM_CLICKHOUSE_URL": f"chdb://{data}", "COLUMNS": "200"}
     cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "wagerstream", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

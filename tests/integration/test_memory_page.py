@@ -1,4 +1,5 @@
-"""A worker started with WORKER_TRACEMALLOC_FRAMES serves its largest allocation sites."""
+"""A worker started with WAGERSTREAM_WORKER_TRACEMALLOC_FRAMES serves its largest allocation
+sites."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def worker_env() -> dict[str, str]:
-    return {"WORKER_TRACEMALLOC_FRAMES": "5"}
+    return {"WAGERSTREAM_WORKER_TRACEMALLOC_FRAMES": "5"}
 
 
 def test_memory_page_lists_allocation_sites_with_their_tracebacks(worker) -> None:

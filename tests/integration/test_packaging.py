@@ -47,7 +47,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
 
 
 def run(command: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STACK_DIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "STACK_DIR", "WAGERSTREAM_STACK_DIR")
+    }
     return subprocess.run([str(command), *args], capture_output=True, text=True, cwd=cwd,
                           env={**env, "COLUMNS": "200"}, timeout=120)  # fmt: skip
 

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def worker_env() -> dict[str, str]:
-    return {"KAFKA_METADATA_MAX_AGE_MS": "2000", "WORKER_GAUGE_INTERVAL_S": "0.5",
-            "SESSION_TIMEOUT_S": "6"}  # fmt: skip
+    return {"WAGERSTREAM_KAFKA_METADATA_MAX_AGE_MS": "2000",
+            "WAGERSTREAM_WORKER_GAUGE_INTERVAL_S": "0.5",
+            "WAGERSTREAM_SESSION_TIMEOUT_S": "6"}  # fmt: skip
 
 
 def metric(port: int, name: str) -> float:
@@ -43,7 +44,7 @@ def test_a_lagging_worker_stays_up_through_joins_leaves_and_new_topics(
     assert lag > 20000, "the worker must be behind when the group rebalances"
 
     # a second worker joins the group while the first is behind, then leaves
-    env = {**worker.env(), "STATE_DIR": str(tmp_path / "second-state")}
+    env = {**worker.env(), "WAGERSTREAM_STATE_DIR": str(tmp_path / "second-state")}
     second = procs.worker(
         f"second-{worker.app_id}", tmp_path / "second.log", procs.free_port(), env
     )

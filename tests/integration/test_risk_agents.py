@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def worker_env() -> dict[str, str]:
-    return {"STUCK_SCAN_S": "2"}
+    return {"WAGERSTREAM_STUCK_SCAN_S": "2"}
 
 
 def tenant_events(

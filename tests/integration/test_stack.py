@@ -79,7 +79,9 @@ def test_port_taken_by_a_stranger_is_a_clear_error() -> None:
         s.listen()
         port = s.getsockname()[1]
         home = PROJECT_ROOT / ".stack" / f"test-{uuid.uuid4().hex[:8]}"
-        with pytest.raises(StackError, match=f"port {port} is already taken.*REDIS_PORT"):
+        with pytest.raises(
+            StackError, match=f"port {port} is already taken.*WAGERSTREAM_REDIS_PORT"
+        ):
             Redis(Settings(stack_dir=home, redis_port=port)).up()
         shutil.rmtree(home, ignore_errors=True)
 

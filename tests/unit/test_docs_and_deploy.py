@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import yaml
 
-from foundation.settings import PROJECT_ROOT, Settings
+from foundation.settings import PROJECT_ROOT, Settings, env_name
 
 
 def test_every_setting_is_in_the_readme_configuration_table() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
-    missing = [n.upper() for n in Settings.model_fields if f"| `{n.upper()}` |" not in readme]
+    missing = [env_name(n) for n in Settings.model_fields if f"| `{env_name(n)}` |" not in readme]
     assert missing == []
 
 

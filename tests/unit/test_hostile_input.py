@@ -234,6 +234,6 @@ def test_a_far_future_timestamp_is_refused_with_the_skew_named() -> None:
         )
     except DecodeError as exc:
         assert exc.code == "future_timestamp"
-        assert "MAX_CLOCK_SKEW_MS" in exc.reason
+        assert "WAGERSTREAM_MAX_CLOCK_SKEW_MS" in exc.reason
     else:
         raise AssertionError("a timestamp ten years ahead was accepted")

@@ -45,7 +45,7 @@ def test_a_typo_is_an_error_naming_the_key(tmp_path: Path) -> None:
     bad.write_text(DEFAULT_FILE.read_text().replace("stuck_after_hours", "stuck_after_hour"))
     with pytest.raises(ConfigError, match="stuck_after_hour"):
         load(bad)
-    with pytest.raises(ConfigError, match="not found: set RISK_CONFIG"):
+    with pytest.raises(ConfigError, match="not found: set WAGERSTREAM_RISK_CONFIG"):
         load(tmp_path / "missing.toml")
     zone = tmp_path / "zone.toml"
     zone.write_text(DEFAULT_FILE.read_text().replace("Europe/Malta", "Europe/Atlantis"))

@@ -2,9 +2,11 @@
 
 Why our own manager instead of Docker: the development machines and CI have no Docker engine,
 and the tests must talk to real servers. Each service installs what is missing (Debian
-packages, the Kafka jars from Maven Central), keeps its data under `STACK_DIR`, records the
+packages, the Kafka jars from Maven Central), keeps its data under `WAGERSTREAM_STACK_DIR`, records
+the
 pid it started, and `down` stops only processes whose pid file and command line prove they are
-ours. ClickHouse is not here: it is the embedded chdb engine unless CLICKHOUSE_URL names a
+ours. ClickHouse is not here: it is the embedded chdb engine unless WAGERSTREAM_CLICKHOUSE_URL
+names a
 server.
 """
 
@@ -402,7 +404,8 @@ class Redis(PidFileService):
             return False
 
     def configure(self) -> None:
-        """The ACL user the pipeline connects as: read-model keys (`REDIS_PREFIX:*`) and the
+        """The ACL user the pipeline connects as: read-model keys (`WAGERSTREAM_REDIS_PREFIX:*`)
+        and the
         commands the read-model writer and readers use; no KEYS, FLUSH*, CONFIG, DEBUG or
         SCRIPT FLUSH. The default user stays for the operator, bound to 127.0.0.1."""
         import redis
@@ -474,7 +477,8 @@ class Kafka(PidFileService):
         ]
 
     def _secure_listener(self) -> dict[str, str]:
-        """Properties of the optional SASL_SSL listener (KAFKA_SASL_SSL_PORT): SCRAM over TLS,
+        """Properties of the optional SASL_SSL listener (WAGERSTREAM_KAFKA_SASL_SSL_PORT): SCRAM
+        over TLS,
         the broker's key and chain from one PEM file. PLAINTEXT stays for the broker itself
         and the stack's own checks, on localhost only."""
         s = self.settings
@@ -482,7 +486,8 @@ class Kafka(PidFileService):
             return {}
         if s.kafka_ssl_keystore_pem is None or not s.kafka_ssl_keystore_pem.exists():
             raise StackError(
-                f"KAFKA_SASL_SSL_PORT={s.kafka_sasl_ssl_port} needs KAFKA_SSL_KEYSTORE_PEM: a PEM "
+                f"WAGERSTREAM_KAFKA_SASL_SSL_PORT={s.kafka_sasl_ssl_port} needs "
+                f"WAGERSTREAM_KAFKA_SSL_KEYSTORE_PEM: a PEM "
                 "file with the broker's private key (PKCS#8) followed by its certificate chain"
             )
         scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
@@ -571,7 +576,7 @@ class Kafka(PidFileService):
             return False
 
     def configure(self) -> None:
-        """With a SASL_SSL listener, make KAFKA_SASL_USERNAME a SCRAM user (upsert)."""
+        """With a SASL_SSL listener, make WAGERSTREAM_KAFKA_SASL_USERNAME a SCRAM user (upsert)."""
         s = self.settings
         if not (s.kafka_sasl_ssl_port and s.kafka_sasl_username and s.kafka_sasl_password):
             return

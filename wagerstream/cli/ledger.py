@@ -21,9 +21,12 @@ def ledger_migrate() -> None:
     try:
         applied = migrate(s.postgres)
         if set_role_password(s.postgres, s.cdc_postgres):
-            console.print("set the CDC role's password from CDC_POSTGRES_DSN")
+            console.print("set the CDC role's password from WAGERSTREAM_CDC_POSTGRES_DSN")
     except psycopg.OperationalError as exc:
-        fail(f"cannot reach PostgreSQL ({exc}). Fix: `wagerstream stack up` or set POSTGRES_DSN.")
+        fail(
+            f"cannot reach PostgreSQL ({exc}). Fix: `wagerstream stack up` or set "
+            f"WAGERSTREAM_POSTGRES_DSN."
+        )
     except MigrationError as exc:
         fail(str(exc))
     console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
@@ -31,7 +34,7 @@ def ledger_migrate() -> None:
 
 def cdc() -> None:
     """Run the CDC relay: ledger entries → ledger.cdc (/metrics and /health on
-    CDC_METRICS_PORT)."""
+    WAGERSTREAM_CDC_METRICS_PORT)."""
     import logging
     import logging.config
 
@@ -49,7 +52,7 @@ def cdc() -> None:
     try:
         http.serve("", s.cdc_metrics_port, relay.health, name="cdc-http")
     except OSError as exc:
-        fail(f"port {s.cdc_metrics_port} is taken ({exc}): set CDC_METRICS_PORT")
+        fail(f"port {s.cdc_metrics_port} is taken ({exc}): set WAGERSTREAM_CDC_METRICS_PORT")
     log = logging.getLogger("ledger.cdc")
     every("cdc_slot_lag", 5, lambda: slot_lag_bytes(s.cdc_postgres, s.cdc_slot), relay.stop_event,
           log)  # fmt: skip

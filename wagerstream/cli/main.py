@@ -5,13 +5,15 @@ Every subcommand has --help; errors name the problem and the fix.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 from rich.table import Table
 
+from agents.rules.config import DEFAULT_FILE as RISK_CONFIG_DEFAULT
 from foundation.secrets import SECRET_FIELDS, redact
-from foundation.settings import PROJECT_ROOT, get_settings
+from foundation.settings import PROJECT_ROOT, env_name, get_settings, legacy_values
 from wagerstream.cli import bench, demo, ledger, loadgen, marts, stack, topics, worker
 from wagerstream.cli.common import console
 
@@ -35,14 +37,33 @@ cli.command("chaos")(demo.chaos)
 
 @cli.command("config")
 def config() -> None:
-    """Print the effective configuration (environment variables and defaults)."""
+    """Print the effective configuration: each variable, its value (derived ones filled in),
+    where it came from, and what it means."""
     s = get_settings()
-    table = Table("variable", "value", "meaning")
+    derived = {
+        "kafka_bootstrap_servers": s.kafka,
+        "postgres_dsn": s.postgres,
+        "cdc_postgres_dsn": s.cdc_postgres,
+        "redis_url": s.redis,
+        "clickhouse_url": s.clickhouse,
+        "state_dir": s.state_path,
+        "risk_config": RISK_CONFIG_DEFAULT,
+    }
+    legacy = legacy_values(type(s).model_fields, os.environ)
+    table = Table("variable", "value", "from", "meaning")
     for name, field in type(s).model_fields.items():
         value = getattr(s, name)
+        source = "default"
+        if env_name(name) in os.environ or f"{env_name(name)}_FILE" in os.environ:
+            source = "environment"
+        elif name in legacy:
+            source = f"{name.upper()} (old name)"
+        if value is None and name in derived:
+            value, source = derived[name], "derived"
         if name in SECRET_FIELDS and value is not None:
             value = redact(str(value)) if "://" in str(value) else "***"
-        table.add_row(name.upper(), str(value), field.description or "")
+        shown = "unset" if value is None else str(value)
+        table.add_row(env_name(name), shown, source, field.description or "")
     console.print(table)
     console.print(f"project root: {PROJECT_ROOT}")
 

@@ -32,7 +32,7 @@ def marts_migrate() -> None:
 @app.command("sink")
 def marts_sink() -> None:
     """Run the ClickHouse sink: facts from Kafka, committed after each insert; serves /query,
-    /metrics and /health on MARTS_PORT."""
+    /metrics and /health on WAGERSTREAM_MARTS_PORT."""
     import logging.config
     import signal
 
@@ -56,7 +56,7 @@ def marts_sink() -> None:
     try:
         server = serve(sink, s.worker_web_host, s.marts_port)
     except OSError as exc:
-        fail(f"port {s.marts_port} is taken ({exc}): set MARTS_PORT")
+        fail(f"port {s.marts_port} is taken ({exc}): set WAGERSTREAM_MARTS_PORT")
     signal.signal(signal.SIGTERM, lambda *_: sink.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: sink.stopping.set())
     console.print(f"marts sink: {s.clickhouse} database {s.clickhouse_database}, "

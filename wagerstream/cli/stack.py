@@ -29,7 +29,8 @@ def stack_up() -> None:
 
 @app.command("down")
 def stack_down() -> None:
-    """Stop the services this stack started (and nothing else). Data stays in STACK_DIR."""
+    """Stop the services this stack started (and nothing else). Data stays in
+    WAGERSTREAM_STACK_DIR."""
     from tooling.stack.manager import Stack
 
     for name, did in Stack(get_settings()).down().items():

@@ -28,7 +28,7 @@ def topics_create() -> None:
     if report.mismatched:
         fail(
             "partition counts differ (co-partitioning broken; recreate these topics or set "
-            "TOPIC_PARTITIONS to match): " + "; ".join(report.mismatched)
+            "WAGERSTREAM_TOPIC_PARTITIONS to match): " + "; ".join(report.mismatched)
         )
 
 

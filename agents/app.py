@@ -94,6 +94,22 @@ class DurableTable(faust.Table):
         return taken
 
 
+class FleetWorker(faust.Worker):
+    """Faust's Worker (its `Worker` setting, so `faust -A agents.app worker` uses it too)
+    without the terminal spinner: whenever the log level is WARNING or above the spinner sets
+    the root logger to DEBUG, so every library built a debug record per message sent (4 % of
+    a busy worker's CPU). A worker in a fleet has no terminal to spin on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spinner = None
+
+
+def agent_modules() -> list[str]:
+    """What Faust's autodiscovery imports: the real agents, or the benchmark's no-op one."""
+    return ["agents.noop"] if settings.worker_agents == "noop" else ["agents.players"]
+
+
 class QuietMonitor(Monitor):
     """Faust's Monitor without its per-message and per-event bookkeeping (a dict update, an
     EventState and a clock read per event, for Faust's own /stats page). Commit, rebalance,
@@ -137,7 +153,12 @@ app = faust.App(
     web_bind=settings.worker_web_host,
     web_host=settings.worker_web_host,
     logging_config=logging_config(settings.log_level),
-    autodiscover=False,
+    # Faust's own CLI (`faust -A agents.app worker`) and `wagerstream worker` find the same
+    # agents, tables and timers.
+    autodiscover=agent_modules,
+    origin="agents.app",
+    Worker=FleetWorker,
+    worker_redirect_stdouts=False,
     TableManager=RecoveringTables,
     Table=DurableTable,
     Monitor=QuietMonitor if settings.worker_monitor == "quiet" else Monitor,
@@ -154,6 +175,16 @@ app = faust.App(
     consumer_group_instance_id=settings.worker_instance_id,
     broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
 )
+
+
+@app.on_worker_init.connect
+def _create_changelogs(app: faust.App, **kwargs: object) -> None:
+    """Before the worker starts: Faust creates changelog topics lazily, and on a fresh cluster
+    an agent can read the metadata before they exist (topics.admin.create_changelogs)."""
+    from topics.admin import create_changelogs
+
+    names = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
+    create_changelogs(settings.kafka, names, settings.topic_partitions, settings.topic_replication)
 
 
 @app.page("/metrics")

@@ -273,7 +273,7 @@ class Settings(BaseSettings):
         "`earliest` (all retained input) or `latest` (only new events: the latency benchmark "
         "and `wagerstream chaos`).",
     )
-    worker_agents: str = Field(
+    worker_agents: Literal["all", "noop"] = Field(
         "all",
         description="`all`, or `noop` (one do-nothing agent: the throughput benchmark's "
         "framework ceiling).",

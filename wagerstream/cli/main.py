@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -20,6 +22,29 @@ from wagerstream.cli.common import console
 cli = typer.Typer(
     help="wagerstream: real-time risk and analytics for iGaming.", no_args_is_help=True
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            ours = version("wagerstream")
+        except PackageNotFoundError:  # a checkout run without `pip install -e .`
+            ours = "unknown (not installed)"
+        console.print(f"wagerstream {ours} (faust-streaming {version('faust-streaming')})")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:  # fmt: skip
+    """wagerstream: real-time risk and analytics for iGaming."""
+
+
 cli.add_typer(stack.app, name="stack")
 cli.add_typer(topics.app, name="topics")
 cli.add_typer(topics.schemas, name="schemas")

@@ -1,35 +1,45 @@
-"""`wagerstream worker`: one Faust worker of the fleet."""
+"""`wagerstream worker`: one Faust worker of the fleet, through Faust's own CLI.
+
+`faust -A agents.app worker -l info --web-port 6066` runs the same thing: the app autodiscovers
+its agents (`agents.app.agent_modules`), creates its changelog topics at worker init and uses
+`FleetWorker`. This command fills Faust's flags in from the settings.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from foundation.settings import get_settings
-from wagerstream.cli.common import fail
+
+LOOPS = {"asyncio": "aio", "uvloop": "uvloop"}  # WAGERSTREAM_WORKER_EVENT_LOOP → Faust's -L
 
 
-def worker() -> None:
-    """Run a Faust worker with every agent (metrics and health on WAGERSTREAM_WORKER_WEB_PORT)."""
-    from faust.worker import Worker
+def faust_argv(loglevel: str, web_port: int, web_host: str, loop: str) -> list[str]:
+    """Faust's command line for this worker (its `-A`, `-L`, `worker -l … --web-port …`)."""
+    web = ["--web-port", str(web_port), "--web-bind", web_host, "--web-host", web_host]
+    return ["-A", "agents.app", "-L", LOOPS[loop], "worker", "-l", loglevel.lower(), *web]
+
+
+def worker(
+    loglevel: Annotated[
+        str | None,
+        typer.Option("-l", "--loglevel", help="Log level (default WAGERSTREAM_LOG_LEVEL)."),
+    ] = None,
+    web_port: Annotated[
+        int | None,
+        typer.Option("-p", "--web-port", help="HTTP port (default WAGERSTREAM_WORKER_WEB_PORT)."),
+    ] = None,
+    web_host: Annotated[
+        str | None,
+        typer.Option("--web-host", help="Bind address (default WAGERSTREAM_WORKER_WEB_HOST)."),
+    ] = None,
+) -> None:
+    """Run a Faust worker with every agent (metrics and health on the web port)."""
+    from faust.cli.faust import cli
 
     s = get_settings()
-    if s.worker_event_loop == "uvloop":  # before anything asks asyncio for a loop
-        import mode.loop
-
-        mode.loop.use("uvloop")
-    if s.worker_agents == "noop":
-        import agents.noop
-    elif s.worker_agents == "all":
-        import agents.players  # noqa: F401 - registers the agents, tables and timers
-    else:
-        fail(f"WAGERSTREAM_WORKER_AGENTS={s.worker_agents!r}: use `all` or `noop`")
-    from agents.app import app
-    from topics.admin import create_changelogs
-
-    changelogs = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
-    create_changelogs(s.kafka, changelogs, s.topic_partitions, s.topic_replication)
-    faust_worker = Worker(app, loglevel=s.log_level, redirect_stdouts=False)
-    # Faust's terminal spinner sets the root logger to DEBUG whenever WAGERSTREAM_LOG_LEVEL is
-    # WARNING or
-    # above, so every library built a debug record per message sent: 4 % of a busy worker's
-    # CPU. A worker in a fleet has no terminal to spin on.
-    faust_worker.spinner = None
-    faust_worker.execute_from_commandline()
+    argv = faust_argv(loglevel or s.log_level, web_port or s.worker_web_port,
+                      web_host or s.worker_web_host, s.worker_event_loop)  # fmt: skip
+    cli.main(args=argv, prog_name="wagerstream worker")

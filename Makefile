@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint format stack-up stack-down clean
+.PHONY: setup demo test lint alerts format stack-up stack-down clean
 
 setup: $(VENV)/.installed
 
@@ -23,11 +23,19 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
+# Alert rules and scrape config, with promtool from Debian's prometheus package (installed
+# when missing; only promtool is used, no Prometheus server is started).
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+alerts:
+	@command -v promtool >/dev/null || $(APT) prometheus >/dev/null || \
+		(apt-get update -q >/dev/null && $(APT) prometheus >/dev/null)
+	cd deploy && promtool check config prometheus.yml && promtool test rules alerts.test.yml
+
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint alerts
 	$(BIN)/wagerstream stack up
 	$(BIN)/wagerstream topics create
 	$(BIN)/pytest -q -ra

@@ -105,6 +105,9 @@ class FleetWorker(faust.Worker):
         self.spinner = None
 
 
+PRODUCER_BUFFER_BATCHES = 4
+
+
 def agent_modules() -> list[str]:
     """What Faust's autodiscovery imports: the real agents, or the benchmark's no-op one."""
     return ["agents.noop"] if settings.worker_agents == "noop" else ["agents.players"]
@@ -185,6 +188,11 @@ def _create_changelogs(app: faust.App, **kwargs: object) -> None:
 
     names = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
     create_changelogs(settings.kafka, names, settings.topic_partitions, settings.topic_replication)
+    # Faust's producer buffer warns ("producer buffer full") and flushes above 100 records, a
+    # tenth of one batch's write-back (one changelog record per changed key of three tables):
+    # a thousand warnings in five minutes of normal traffic. The runner awaits those records
+    # itself (DurableTable), so the buffer may hold a few batches' worth.
+    app.producer.buffer.max_messages = PRODUCER_BUFFER_BATCHES * 3 * settings.worker_batch_max
 
 
 @app.page("/metrics")

@@ -64,8 +64,8 @@ SENT = Counter(
 )
 SIGNALS = Counter(
     "wagerstream_signals_total",
-    "Signals raised (first time per player, code, window).",
-    ["topic", "code"],
+    "Signals raised (first time per player, code, window), per jurisdiction: a regulator's view.",
+    ["topic", "code", "jurisdiction"],
 )
 DUPLICATES = Counter(
     "wagerstream_duplicate_events_total",

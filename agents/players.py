@@ -75,7 +75,7 @@ WAKEUPS = Wakeups()
 def _sends(signals: list[Signal], records: list[Record]) -> list[Send]:
     sends = []
     for signal in signals:
-        SIGNALS.labels(signal.topic, signal.code).inc()
+        SIGNALS.labels(signal.topic, signal.code, signal.jurisdiction).inc()
         sends.append(
             Send(
                 signal.topic, signal.player_id.encode(), serde.encode(signal.topic, signal.record())

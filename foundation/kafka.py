@@ -6,13 +6,15 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from foundation.logs import LIBRDKAFKA
 from foundation.settings import Settings, get_settings
 
 
 def security_config(settings: Settings | None = None) -> dict[str, Any]:
-    """librdkafka's security properties (confluent-kafka producers, consumers, admin)."""
+    """librdkafka's security properties (confluent-kafka producers, consumers, admin), and
+    its log lines sent to Python's logging (JSON in every process that configures it)."""
     s = settings or get_settings()
-    config: dict[str, Any] = {"security.protocol": s.kafka_security_protocol}
+    config: dict[str, Any] = {"security.protocol": s.kafka_security_protocol, "logger": LIBRDKAFKA}
     if s.kafka_security_protocol.startswith("SASL"):
         if not (s.kafka_sasl_username and s.kafka_sasl_password):
             raise ValueError(

@@ -10,7 +10,10 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
 
 from foundation.secrets import redact
 
@@ -34,6 +37,20 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class UtcJsonFormatter(JsonFormatter):
+    """`ts` as RFC 3339 in UTC with milliseconds (`2026-12-01T07:41:21.052Z`): the logging
+    module's default has no zone, so lines from hosts in different zones cannot be ordered."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
+        return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# librdkafka's own log lines (`%4|…|METADATAUPDATE|…` on stderr by default) go to this logger
+# instead, through the same JSON formatter (foundation.kafka gives it to every client).
+LIBRDKAFKA = logging.getLogger("librdkafka")
+
+
 @contextmanager
 def log_context(**values: str | None) -> Iterator[None]:
     tokens = [(_context[k], _context[k].set(v)) for k, v in values.items() if k in _context]
@@ -52,7 +69,7 @@ def logging_config(level: str) -> dict[str, Any]:
         "filters": {"context": {"()": ContextFilter}},
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": UtcJsonFormatter,
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s "
                 + " ".join(f"%({f})s" for f in CONTEXT_FIELDS),
                 "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},

@@ -3,6 +3,8 @@ risk pattern found with precision and recall of at least 0.95."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from pathlib import Path
 
@@ -16,6 +18,22 @@ from tooling.demo import DemoOptions, run_demo, stop_fleet
 from tooling.supervisor import free_port
 
 pytestmark = pytest.mark.integration
+
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def assert_operable_log(path: Path) -> None:
+    """Every line of a worker's log a JSON object with an RFC 3339 UTC `ts` (no banner, no
+    raw librdkafka or rich lines), and normal traffic logs no producer-buffer warning."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    assert lines, f"{path} is empty"
+    raw = [line for line in lines if not line.startswith("{")]
+    assert raw == [], f"{len(raw)} lines of {path} are not JSON, first: {raw[:3]}"
+    records = [json.loads(line) for line in lines]
+    assert [r["ts"] for r in records if not RFC3339_UTC.match(r["ts"])] == []
+    full = [r for r in records if "producer buffer full" in r["message"]]
+    assert full == [], f"{len(full)} producer-buffer warnings, first: {full[:1]}"
 
 
 def test_short_demo_writes_the_report_and_finds_every_pattern(
@@ -49,6 +67,7 @@ def test_short_demo_writes_the_report_and_finds_every_pattern(
     finally:
         stop_fleet(settings)
         drop_slot(settings.postgres, settings.cdc_slot)
+    assert_operable_log(settings.stack_dir / "logs" / "demo-worker0.log")
     scores = {s.code: s for s in result["scores"]}
     assert sorted(scores) == sorted(PATTERNS)
     for code, s in scores.items():

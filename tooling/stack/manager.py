@@ -173,7 +173,7 @@ class Service:
             raise StackError(
                 f"{self.name}: port {self.port} is already taken by a process this stack did not "
                 f"start. Fix: stop that process, or choose another port with "
-                f"{self.name.upper()}_PORT=…"
+                f"WAGERSTREAM_{self.name.upper()}_PORT=…"
             )
         self.install()
         self.home.mkdir(parents=True, exist_ok=True)

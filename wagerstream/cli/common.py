@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 console = Console()
-err = Console(stderr=True)
+# one line per error even in a log file (rich wraps at 80 columns without a terminal)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -37,6 +37,7 @@ def marts_sink() -> None:
     import signal
 
     from foundation.logs import logging_config
+    from foundation.secrets import redact
     from sinks.clickhouse.connect import connect
     from sinks.clickhouse.migrate import MartsMigrationError, migrate
     from sinks.clickhouse.sink import MartsSink, serve
@@ -59,8 +60,9 @@ def marts_sink() -> None:
         fail(f"port {s.marts_port} is taken ({exc}): set WAGERSTREAM_MARTS_PORT")
     signal.signal(signal.SIGTERM, lambda *_: sink.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: sink.stopping.set())
-    console.print(f"marts sink: {s.clickhouse} database {s.clickhouse_database}, "
-                  f"http://{s.worker_web_host}:{s.marts_port}/query")  # fmt: skip
+    logging.getLogger("sinks.clickhouse").info(
+        "marts sink on %s database %s, http://%s:%s/query", redact(s.clickhouse),
+        s.clickhouse_database, s.worker_web_host, s.marts_port)  # fmt: skip
     try:
         sink.run()
     finally:

@@ -7,6 +7,7 @@ its agents (`agents.app.agent_modules`), creates its changelog topics at worker 
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -16,10 +17,14 @@ from foundation.settings import get_settings
 LOOPS = {"asyncio": "aio", "uvloop": "uvloop"}  # WAGERSTREAM_WORKER_EVENT_LOOP → Faust's -L
 
 
-def faust_argv(loglevel: str, web_port: int, web_host: str, loop: str) -> list[str]:
-    """Faust's command line for this worker (its `-A`, `-L`, `worker -l … --web-port …`)."""
+def faust_argv(
+    loglevel: str, web_port: int, web_host: str, loop: str, quiet: bool = False
+) -> list[str]:
+    """Faust's command line for this worker (its `-A`, `-L`, `worker -l … --web-port …`);
+    `quiet` drops Faust's banner, a terminal table, from a log file of JSON lines."""
     web = ["--web-port", str(web_port), "--web-bind", web_host, "--web-host", web_host]
-    return ["-A", "agents.app", "-L", LOOPS[loop], "worker", "-l", loglevel.lower(), *web]
+    app = ["-A", "agents.app", "-L", LOOPS[loop], *(["--quiet"] if quiet else [])]
+    return [*app, "worker", "-l", loglevel.lower(), *web]
 
 
 def worker(
@@ -41,5 +46,6 @@ def worker(
 
     s = get_settings()
     argv = faust_argv(loglevel or s.log_level, web_port or s.worker_web_port,
-                      web_host or s.worker_web_host, s.worker_event_loop)  # fmt: skip
+                      web_host or s.worker_web_host, s.worker_event_loop,
+                      quiet=not sys.stdout.isatty())  # fmt: skip
     cli.main(args=argv, prog_name="wagerstream worker")

@@ -24,6 +24,7 @@ acknowledged; a relay that dies during the snapshot drops the slot and starts ov
 
 from __future__ import annotations
 
+import json
 import logging
 import select
 import struct
@@ -90,10 +91,40 @@ def parse_timestamp_ms(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What Debezium's `source` block says of this relay: the same for every record."""
+
+    name: str  # Debezium's logical server name (topic.prefix): the relay's slot
+    db: str
+    version: str = "wagerstream-relay/1"
+
+
+@dataclass(frozen=True)
+class TxPosition:
+    """Where a streamed change sits: its transaction's commit LSN, the previous commit's LSN
+    and its 1-based order in the transaction (Debezium's `sequence` and `transaction`)."""
+
+    commit_lsn: int
+    last_commit_lsn: int | None
+    order: int
+
+
 def entry_record(
-    columns: dict[str, str | None], *, op: str, lsn: int, tx_id: int, commit_ts_ms: int
+    columns: dict[str, str | None],
+    *,
+    op: str,
+    lsn: int,
+    tx_id: int,
+    commit_ts_ms: int,
+    origin: Origin,
+    position: TxPosition | None = None,
+    processed_ms: int | None = None,
 ) -> dict[str, Any]:
-    """A `ledger.cdc` envelope (schemas/avro/ledger_cdc.avsc) for one entries row."""
+    """A `ledger.cdc` envelope (schemas/avro/ledger_cdc.avsc) for one entries row: Debezium's
+    PostgreSQL connector layout (`before`, `after`, `source`, `op`, `ts_ms`, `transaction`)
+    with version 1's `lsn`, `tx_id`, `commit_ts` and `table` beside it. `position` is None for
+    snapshot reads, which have no transaction (as in Debezium)."""
     after: dict[str, Any] = {
         name: columns.get(name)
         for name in (
@@ -106,6 +137,22 @@ def entry_record(
         after[name] = None if value is None else int(value)
     after["currency"] = (after["currency"] or "").strip()
     after["created_at"] = parse_timestamp_ms(columns["created_at"] or "")
+    schema, table = ENTRIES.split(".")
+    source = {
+        "version": origin.version, "connector": "postgresql", "name": origin.name,
+        "ts_ms": commit_ts_ms, "snapshot": "true" if position is None else "false",
+        "db": origin.db, "sequence": None, "schema": schema, "table": table,
+        "txId": tx_id or None, "lsn": lsn, "xmin": None,
+    }  # fmt: skip
+    transaction = None
+    if position is not None:
+        last = None if position.last_commit_lsn is None else str(position.last_commit_lsn)
+        source["sequence"] = json.dumps([last, str(lsn)])
+        transaction = {
+            "id": f"{tx_id}:{position.commit_lsn}",
+            "total_order": position.order,
+            "data_collection_order": position.order,  # one table is published
+        }
     return {
         "op": op,
         "lsn": lsn,
@@ -113,6 +160,10 @@ def entry_record(
         "commit_ts": commit_ts_ms,
         "table": ENTRIES,
         "after": after,
+        "before": None,  # the ledger is append-only: inserts and snapshot reads only
+        "source": source,
+        "ts_ms": int(time.time() * 1000) if processed_ms is None else processed_ms,
+        "transaction": transaction,
     }
 
 
@@ -129,6 +180,7 @@ class CdcRelay:
     ) -> None:
         self.dsn = dsn
         self.slot = slot
+        self.origin = Origin(slot, psycopg.conninfo.conninfo_to_dict(dsn).get("dbname") or "")
         self.topic = topic
         self.serde = serde
         self.status_interval_s = status_interval_s
@@ -244,9 +296,10 @@ class CdcRelay:
                     raw = (batch.get_value(r, i) for i in range(batch.nfields))
                     values = dict(zip(names, (None if v is None else v.decode() for v in raw),
                                       strict=True))  # fmt: skip
-                    record = entry_record(values, op="r", lsn=start, tx_id=0, commit_ts_ms=0)
+                    record = entry_record(values, op="r", lsn=start, tx_id=0, commit_ts_ms=0,
+                                          origin=self.origin)  # fmt: skip
                     # history has no commit time of its own here: its creation time stands in
-                    record["commit_ts"] = record["after"]["created_at"]
+                    record["commit_ts"] = record["source"]["ts_ms"] = record["after"]["created_at"]
                     self._produce(record, tx)
                     rows += 1
                 self.producer.poll(0)
@@ -295,6 +348,8 @@ class CdcRelay:
         self.streaming = True
         current: PendingTx | None = None
         xid = 0
+        order = 0  # changes of the open transaction so far
+        last_commit: int | None = None  # commit LSN of the previous transaction
         last_status = 0.0
         last_sent = -1
         try:
@@ -324,6 +379,7 @@ class CdcRelay:
                     decoded = parse(message[25:])
                     if isinstance(decoded, Begin):
                         xid = decoded.xid
+                        order = 0
                         current = PendingTx(
                             end_lsn=decoded.final_lsn, commit_ts_us=decoded.commit_ts_us
                         )
@@ -336,12 +392,15 @@ class CdcRelay:
                             columns = dict(
                                 zip((c.name for c in relation.columns), decoded.values, strict=True)
                             )
+                            order += 1
                             record = entry_record(
                                 columns, op="c", lsn=wal_start, tx_id=xid,
-                                commit_ts_ms=current.commit_ts_us // 1000,
+                                commit_ts_ms=current.commit_ts_us // 1000, origin=self.origin,
+                                position=TxPosition(current.end_lsn, last_commit, order),
                             )  # fmt: skip
                             self._produce(record, current)
                     elif isinstance(decoded, Commit) and current is not None:
+                        last_commit = current.end_lsn  # Begin's final LSN: the commit's
                         current.end_lsn = decoded.end_lsn
                         current.sealed = True
                         current = None

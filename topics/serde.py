@@ -71,14 +71,28 @@ class LoadedSchema:
 
 
 class SchemaStore:
-    """The schemas of ``schemas/avro/``, indexed by file stem, full name and fingerprint."""
+    """The schemas of ``schemas/avro/``, indexed by file stem, full name and fingerprint, and
+    the earlier versions of ``schemas/avro/history/<stem>.v<N>.avsc``: a record written with an
+    earlier version (a relay not yet upgraded, or retained on the topic) still decodes, read
+    with today's schema through Avro's resolution (defaults for the fields added since)."""
 
     def __init__(self, directory: Path = SCHEMA_DIR) -> None:
         self.by_stem: dict[str, LoadedSchema] = {}
         self.by_fingerprint: dict[bytes, LoadedSchema] = {}
         self.by_name: dict[str, LoadedSchema] = {}
+        self.writers: dict[bytes, Any] = {}  # earlier versions' fingerprints → writer schema
         for path in sorted(directory.glob("*.avsc")):
             self.add(path.stem, json.loads(path.read_text()))
+        for path in sorted((directory / "history").glob("*.v*.avsc")):
+            self.add_earlier(path.name.split(".v")[0], json.loads(path.read_text()))
+
+    def add_earlier(self, stem: str, raw: dict[str, Any]) -> None:
+        """An earlier version of `stem`: decoded as the current one, written by this one."""
+        parsed = fastavro.parse_schema(_strip_logical_types(copy.deepcopy(raw)))
+        fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+        if fp not in self.by_fingerprint:
+            self.by_fingerprint[fp] = self.by_stem[stem]
+            self.writers[fp] = parsed
 
     def add(self, stem: str, raw: dict[str, Any]) -> LoadedSchema:
         parsed = fastavro.parse_schema(_strip_logical_types(copy.deepcopy(raw)))
@@ -160,7 +174,8 @@ class AvroSerde:
                     "unknown_fingerprint",
                     f"schema fingerprint {data[2:10].hex()} is not one of schemas/avro/*.avsc",
                 )
-            writer = reader = schema.parsed
+            reader = schema.parsed
+            writer = self.store.writers.get(data[2:10], reader)
             body = data[10:]
         elif data[0] == CONFLUENT_MAGIC:
             if len(data) < 5:

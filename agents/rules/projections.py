@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sinks.read_models import DEFAULT_PREFIX, VersionedWrite, model_key
+from topics.cdc import read_change
 
 if TYPE_CHECKING:
     from topics.serde import LoadedSchema
@@ -28,19 +29,20 @@ def wallet_version(lsn: int, entry_id: int) -> int:
 def wallet_writes(
     schema: LoadedSchema, record: dict[str, Any], prefix: str = DEFAULT_PREFIX
 ) -> list[VersionedWrite]:
-    entry = record["after"]
+    change = read_change(record)
+    entry = change.after
     if entry is None or entry["account_kind"] not in BALANCE_FIELD or entry["player_id"] is None:
         return []
     return [
         VersionedWrite(
             key=model_key(prefix, entry["tenant_id"], "wallet", entry["player_id"]),
             version_field="version",
-            version=wallet_version(record["lsn"], entry["entry_id"]),
+            version=wallet_version(change.lsn, entry["entry_id"]),
             fields={
                 BALANCE_FIELD[entry["account_kind"]]: entry["balance_after_minor"],
                 "currency": entry["currency"],
-                "lsn": record["lsn"],
-                "updated_at_ms": record["commit_ts"],
+                "lsn": change.lsn,
+                "updated_at_ms": change.commit_ts_ms,
             },
             model="wallet",
         )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from topics.cdc import read_change
+
 Row = list[Any]
 
 COLUMNS: dict[str, list[str]] = {
@@ -41,14 +43,15 @@ def ts(ms: int | None) -> datetime | None:
 
 
 def ledger_entry(record: dict[str, Any], topic: str, offset: int) -> tuple[str, Row] | None:
-    e = record["after"]
+    change = read_change(record)
+    e = change.after
     if e is None:
         return None
     return "ledger_entries", [
         e["tenant_id"], e["entry_id"], e["transfer_id"], e["brand_id"], e["jurisdiction"] or "",
         e["player_id"] or "", e["account_kind"], e["kind"], e["amount_minor"], e["currency"],
         e["balance_after_minor"], e["idempotency_key"], ts(e["created_at"]),
-        ts(record["commit_ts"]), record["lsn"], record["tx_id"], record["op"],
+        ts(change.commit_ts_ms), change.lsn, change.tx_id, change.op,
     ]  # fmt: skip
 
 

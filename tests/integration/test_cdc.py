@@ -141,6 +141,16 @@ def test_ten_thousand_transfers_arrive_complete_and_in_commit_order(
     assert got == {(lsn, entry) for entry, lsn in truth.items()}
     assert len(records) == len(got)  # no duplicates without a crash
     assert {r["op"] for r in records} == {"c"}
+    # Debezium's envelope says the same: lsn, txId and commit time in `source`, and each
+    # transaction's changes numbered 1..n (two legs per transfer)
+    assert all(r["source"]["lsn"] == r["lsn"] and r["source"]["txId"] == r["tx_id"]
+               and r["source"]["ts_ms"] == r["commit_ts"] for r in records)  # fmt: skip
+    assert {r["source"]["snapshot"] for r in records} == {"false"}
+    orders = defaultdict(set)
+    for r in records:
+        assert r["transaction"]["id"].startswith(f"{r['tx_id']}:")
+        orders[r["transaction"]["id"]].add(r["transaction"]["total_order"])
+    assert len(orders) == 10_000 and set(map(frozenset, orders.values())) == {frozenset({1, 2})}
     # per player, Kafka order is commit order: the witness's LSNs only go up
     by_player = defaultdict(list)
     for r in records:
@@ -212,6 +222,7 @@ def test_first_run_snapshots_history_then_streams_without_gap_or_overlap(
     streamed = [r for r in records if r["op"] == "c"]
     assert len(snap) >= 2_000 and streamed  # at least the history; the rest streamed
     assert len({r["lsn"] for r in snap}) == 1  # the slot's consistent point
+    assert all(r["source"]["snapshot"] == "true" and r["transaction"] is None for r in snap)
     snapshot_lsn = snap[0]["lsn"]
     # everything in the snapshot was written before the slot's start, everything streamed after
     assert all(truth[r["after"]["entry_id"]] < snapshot_lsn for r in snap)

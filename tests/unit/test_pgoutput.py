@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cdc import AckTracker, PendingTx, entry_record, parse_timestamp_ms
+from ledger.cdc import AckTracker, Origin, PendingTx, TxPosition, entry_record, parse_timestamp_ms
 from ledger.pgoutput import (
     Begin,
     Commit,
@@ -85,7 +85,9 @@ def test_envelope_of_a_captured_insert() -> None:
     rel = MESSAGES[1]
     assert isinstance(rel, Relation)
     columns = dict(zip([c.name for c in rel.columns], MESSAGES[3].values, strict=True))
-    record = entry_record(columns, op="c", lsn=parse_lsn("0/19E8C30"), tx_id=776, commit_ts_ms=5)
+    record = entry_record(columns, op="c", lsn=parse_lsn("0/19E8C30"), tx_id=776, commit_ts_ms=5,
+                          origin=Origin("wagerstream_cdc", "wagerstream"),
+                          position=TxPosition(0x19E8D00, 0x19E8000, 2), processed_ms=9)  # fmt: skip
     assert (
         record["lsn"] == 0x19E8C30 and record["op"] == "c" and record["table"] == "ledger.entries"
     )
@@ -95,6 +97,17 @@ def test_envelope_of_a_captured_insert() -> None:
         "brand_id": "fixture-brand", "jurisdiction": "MGA", "kind": "deposit",
         "amount_minor": -12345, "currency": "EUR", "balance_after_minor": None,
         "idempotency_key": "fixture-key-1", "created_at": 1795368095466,
+    }  # fmt: skip
+    # Debezium's PostgreSQL envelope beside it
+    assert record["before"] is None and record["ts_ms"] == 9
+    assert record["source"] == {
+        "version": "wagerstream-relay/1", "connector": "postgresql", "name": "wagerstream_cdc",
+        "ts_ms": 5, "snapshot": "false", "db": "wagerstream",
+        "sequence": f'["{0x19E8000}", "{0x19E8C30}"]', "schema": "ledger", "table": "entries",
+        "txId": 776, "lsn": 0x19E8C30, "xmin": None,
+    }  # fmt: skip
+    assert record["transaction"] == {
+        "id": f"776:{0x19E8D00}", "total_order": 2, "data_collection_order": 2
     }  # fmt: skip
 
 

@@ -12,7 +12,8 @@ CDC = SAMPLES["ledger_cdc"][1]
 
 def cdc(kind: str, lsn: int, entry_id: int, balance: int | None) -> dict:
     after = {**CDC["after"], "account_kind": kind, "entry_id": entry_id}
-    return {**CDC, "lsn": lsn, "after": {**after, "balance_after_minor": balance}}
+    source = {**CDC["source"], "lsn": lsn}  # one change: both envelopes say the same lsn
+    return {**CDC, "lsn": lsn, "source": source, "after": {**after, "balance_after_minor": balance}}
 
 
 def test_player_legs_project_their_balance_and_house_legs_nothing() -> None:

@@ -1,4 +1,5 @@
-# The worker image: the wagerstream package and its dependencies, nothing else.
+# The one image of every wagerstream role (worker, relay, sink, topics, migrate): the package
+# and its dependencies, nothing else (.dockerignore keeps the rest out of the context).
 FROM python:3.11-slim
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
@@ -15,6 +16,10 @@ COPY tooling tooling
 COPY bench bench
 COPY wagerstream wagerstream
 RUN pip install --no-cache-dir -e .
+# not root: a system user owns only the state folder (the workers' RocksDB tables)
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin wagerstream \
+    && mkdir -p /var/lib/wagerstream && chown wagerstream /var/lib/wagerstream
+USER wagerstream
 ENV WAGERSTREAM_STATE_DIR=/var/lib/wagerstream WAGERSTREAM_WORKER_WEB_HOST=0.0.0.0
 EXPOSE 6066
 CMD ["wagerstream", "worker"]

@@ -414,18 +414,22 @@ class Redis(PidFileService):
         if self.settings.redis_url or not password:
             return  # an external Redis: its users are its operator's business
         admin = redis.Redis(port=self.port, socket_timeout=5)
-        admin.execute_command(
-            "ACL", "SETUSER", REDIS_USER, "reset", "on", f">{password}",
-            f"~{self.settings.redis_prefix}:*", "resetchannels",
-            "+@read", "+@write", "+@connection", "+evalsha", "+eval", "+script|load",
-            "-@dangerous",
-        )  # fmt: skip
+        admin.execute_command("ACL", "SETUSER", *redis_acl_rules(password, self.settings))
 
     def endpoint(self) -> str:
         return self.settings.redis
 
     def owns(self, pid: int) -> bool:
         return "redis-server" in _cmdline(pid) and f":{self.port}" in _cmdline(pid)
+
+
+def redis_acl_rules(password: str, settings: Settings) -> list[str]:
+    """The pipeline's Redis ACL user: read-model keys only, the commands the read-model writer
+    and readers use, nothing dangerous. The local stack and Compose's ACL file both use it."""
+    return [
+        REDIS_USER, "reset", "on", f">{password}", f"~{settings.redis_prefix}:*", "resetchannels",
+        "+@read", "+@write", "+@connection", "+evalsha", "+eval", "+script|load", "-@dangerous",
+    ]  # fmt: skip
 
 
 class Kafka(PidFileService):

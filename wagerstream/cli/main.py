@@ -16,7 +16,18 @@ from rich.table import Table
 from agents.rules.config import DEFAULT_FILE as RISK_CONFIG_DEFAULT
 from foundation.secrets import SECRET_FIELDS, redact
 from foundation.settings import PROJECT_ROOT, env_name, get_settings, legacy_values
-from wagerstream.cli import bench, demo, dlq, ledger, loadgen, marts, stack, topics, worker
+from wagerstream.cli import (
+    bench,
+    demo,
+    deploy,
+    dlq,
+    ledger,
+    loadgen,
+    marts,
+    stack,
+    topics,
+    worker,
+)
 from wagerstream.cli.common import console
 
 cli = typer.Typer(
@@ -53,6 +64,7 @@ cli.add_typer(marts.app, name="marts")
 cli.add_typer(loadgen.app, name="loadgen")
 cli.add_typer(bench.app, name="bench")
 cli.add_typer(dlq.app, name="dlq")
+cli.add_typer(deploy.app, name="deploy")
 cli.command("worker")(worker.worker)
 cli.command("cdc")(ledger.cdc)
 cli.command("query")(marts.query)

@@ -20,6 +20,7 @@ SECRET_FIELDS = (
     "redis_password",
     "clickhouse_url",
     "clickhouse_sink_password",
+    "clickhouse_analyst_password",
     "kafka_sasl_password",
 )
 

@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         description="Password of the `wagerstream_sink` user that marts migration 0004 creates "
         "on a ClickHouse server (only its SHA-256 is sent); unused by the embedded engine.",
     )
+    clickhouse_analyst_password: str | None = Field(
+        None,
+        description="Password of the analysts' `wagerstream_reader` user (read-only role) that "
+        "marts migration 0005 creates on a ClickHouse server; unused by the embedded engine.",
+    )
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry; unset = Avro single-object encoding."
     )

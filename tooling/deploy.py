@@ -19,7 +19,8 @@ from tooling.stack.manager import redis_acl_rules
 # secret file → what it holds; the names are the ones docker-compose.yml mounts
 SECRETS = (
     "postgres-password", "postgres-dsn", "cdc-postgres-dsn", "redis-acl", "redis-url",
-    "clickhouse-password", "clickhouse-url", "clickhouse-sink-password", "grafana-password",
+    "clickhouse-password", "clickhouse-url", "clickhouse-sink-password",
+    "clickhouse-analyst-password", "grafana-password",
 )  # fmt: skip
 
 
@@ -37,6 +38,7 @@ def secret_values(passwords: dict[str, str], settings: Settings) -> dict[str, st
         "clickhouse-password": ch,
         "clickhouse-url": f"http://wagerstream:{ch}@clickhouse:8123",
         "clickhouse-sink-password": passwords["clickhouse_sink"],
+        "clickhouse-analyst-password": passwords["clickhouse_analyst"],
         "grafana-password": passwords["grafana"],
     }
 
@@ -60,7 +62,8 @@ def write_secrets(directory: Path, settings: Settings) -> list[Path]:
             f"{directory} has some secrets but not {', '.join(missing)}: restore them from your "
             "backup, or delete the folder and the Compose volumes to start afresh"
         )
-    accounts = ("postgres", "cdc", "redis", "clickhouse", "clickhouse_sink", "grafana")
+    accounts = ("postgres", "cdc", "redis", "clickhouse", "clickhouse_sink", "clickhouse_analyst",
+                "grafana")  # fmt: skip
     values = secret_values({a: secrets.token_urlsafe(24) for a in accounts}, settings)
     written = []
     for name in SECRETS:

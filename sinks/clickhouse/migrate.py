@@ -8,6 +8,7 @@ an applied file is an error. The same files run on the embedded engine and on a 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,15 @@ def has_access_storage(client: Any) -> bool:
 
 
 def migrate(
-    client: Any, database: str, directory: Path = MIGRATIONS, sink_password: str | None = None
+    client: Any,
+    database: str,
+    directory: Path = MIGRATIONS,
+    sink_password: str | None = None,
+    analyst_password: str | None = None,
 ) -> list[str]:
+    """Apply the missing migrations. An access-control migration names the passwords it needs
+    as `{<user>_password_sha256}`; on a server each must be given (only its SHA-256 is sent)."""
+    passwords = {"sink": sink_password, "analyst": analyst_password}
     files = sorted(directory.glob("*.sql"))
     if not files:  # an incomplete install would otherwise leave a sink without tables
         raise MartsMigrationError(f"no marts migrations in {directory}: reinstall wagerstream")
@@ -61,15 +69,17 @@ def migrate(
             continue
         access = sql.startswith(ACCESS_MARKER)
         run = not access or has_access_storage(client)
-        if access and run and not sink_password:
-            raise MartsMigrationError(
-                f"{path.name} creates the sink's user: set WAGERSTREAM_CLICKHOUSE_SINK_PASSWORD "
-                f"(or "
-                "WAGERSTREAM_CLICKHOUSE_SINK_PASSWORD_FILE) and run `wagerstream marts migrate` "
-                "again"
-            )
-        digest = hashlib.sha256((sink_password or "").encode()).hexdigest()
-        text = sql.replace("{db}", database).replace("{sink_password_sha256}", digest)
+        text = sql.replace("{db}", database)
+        for user in sorted(set(re.findall(r"\{(\w+)_password_sha256\}", sql))):
+            password = passwords.get(user)
+            if run and not password:
+                var = f"WAGERSTREAM_CLICKHOUSE_{user.upper()}_PASSWORD"
+                raise MartsMigrationError(
+                    f"{path.name} creates the {user}'s user: set {var} (or {var}_FILE) and run "
+                    "`wagerstream marts migrate` again"
+                )
+            digest = hashlib.sha256((password or "").encode()).hexdigest()
+            text = text.replace(f"{{{user}_password_sha256}}", digest)
         for statement in _statements(text):
             # without access storage the statements are still parsed, so a typo fails here
             client.command(statement if run else f"EXPLAIN AST {statement}")

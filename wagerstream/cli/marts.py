@@ -22,7 +22,10 @@ def marts_migrate() -> None:
     s = get_settings()
     try:
         applied = migrate(
-            connect(s), s.clickhouse_database, sink_password=s.clickhouse_sink_password
+            connect(s),
+            s.clickhouse_database,
+            sink_password=s.clickhouse_sink_password,
+            analyst_password=s.clickhouse_analyst_password,
         )
     except MartsMigrationError as exc:
         fail(str(exc))
@@ -47,7 +50,12 @@ def marts_sink() -> None:
     logging.config.dictConfig(logging_config(s.log_level))
     try:
         client = connect(s)
-        migrate(client, s.clickhouse_database, sink_password=s.clickhouse_sink_password)
+        migrate(
+            client,
+            s.clickhouse_database,
+            sink_password=s.clickhouse_sink_password,
+            analyst_password=s.clickhouse_analyst_password,
+        )
     except MartsMigrationError as exc:
         fail(str(exc))
     except Exception as exc:

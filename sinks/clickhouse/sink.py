@@ -246,7 +246,7 @@ def serve(sink: MartsSink, host: str, port: int) -> ThreadingHTTPServer:
         try:
             return 200, sink.query(body.decode())
         except Exception as exc:  # a bad query is the caller's error, not the sink's
-            return 400, {"error": str(exc)}
+            return 400, {"error": f"SQL error: {sql_error(exc)}"}
 
     return http.serve(
         host, port, sink.health, {"/query": query}, name="marts-http", json_default=_json_default
@@ -255,6 +255,14 @@ def serve(sink: MartsSink, host: str, port: int) -> ThreadingHTTPServer:
 
 class QueryError(RuntimeError):
     """A query failed; the message says why and what to do."""
+
+
+def sql_error(exc: Exception) -> str:
+    """ClickHouse's own message, first line only (`Code: 62. DB::Exception: Syntax error: …`),
+    without the client's wrapping and the engine's stack trace."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(" (version ")[0]
 
 
 def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list[Any]]]:
@@ -277,15 +285,18 @@ def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list[Any]]]
         if reply is not None and reply.status_code == 400:
             raise QueryError(reply.json()["error"])
     try:
-        result = connect(settings, create_database=False).query(sql)
+        client = connect(settings, create_database=False)
     except Exception as exc:
         if settings.clickhouse.startswith("chdb://"):
             raise QueryError(
                 f"cannot open the embedded ClickHouse at {settings.clickhouse} ({exc}). If a "
                 "`wagerstream marts sink` (or the demo) is running it holds the engine and "
                 "answers queries itself: set WAGERSTREAM_MARTS_PORT to its port (no sink "
-                "answered on "
-                f"{settings.marts_port}); otherwise stop the process that holds it"
+                f"answered on {settings.marts_port}); otherwise stop the process that holds it"
             ) from None
-        raise QueryError(str(exc)) from None
+        raise QueryError(f"cannot reach ClickHouse at {settings.clickhouse}: {exc}") from None
+    try:
+        result = client.query(sql)
+    except Exception as exc:  # the engine refused the SQL: say so, in its own words
+        raise QueryError(f"SQL error: {sql_error(exc)}") from None
     return list(result.column_names), [list(r) for r in result.result_rows]

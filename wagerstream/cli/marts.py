@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
 
 import typer
 from rich.table import Table
@@ -77,16 +84,50 @@ def marts_sink() -> None:
         server.shutdown()
 
 
-def query(sql: Annotated[str, typer.Argument(help="ClickHouse SQL to run.")]) -> None:
-    """Run one query on ClickHouse and print the result as a table: through the running
-    `marts sink` when it holds the embedded engine, else directly."""
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+
+
+def _plain(value: Any) -> Any:
+    """A value as CSV, TSV and JSON carry it: dates in ISO 8601, numbers as they are."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def query(
+    sql: Annotated[str, typer.Argument(help="ClickHouse SQL to run.")],
+    output: Annotated[
+        Format, typer.Option("--format", "-f", help="table (default), csv, tsv or json.")
+    ] = Format.table,
+) -> None:
+    """Run one query on ClickHouse and print the result: through the running `marts sink` when
+    it holds the embedded engine, else directly. csv and tsv have a header row; json is one
+    array of objects. A SQL error is reported as ClickHouse words it, exit 1."""
     from sinks.clickhouse.sink import QueryError, run_query
 
     try:
         columns, rows = run_query(get_settings(), sql)
     except QueryError as exc:
         fail(str(exc))
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    console.print(table)
+    if output is Format.table:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+    elif output is Format.json:
+        records = [dict(zip(columns, (_plain(v) for v in row), strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+    else:
+        writer = csv.writer(sys.stdout, delimiter="," if output is Format.csv else "\t",
+                            lineterminator="\n")  # fmt: skip
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_plain(v) for v in row])

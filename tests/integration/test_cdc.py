@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from ledger.cdc import drop_slot
 from ledger.client import Ledger, Overdraft
 from ledger.pgoutput import parse_lsn
+from topics.admin import end_offsets
 
 pytestmark = pytest.mark.integration
 ENTRY = re.compile(
@@ -94,8 +95,17 @@ def post_traffic(
     return sum(posted)
 
 
-def read_cdc(bootstrap: str, serde, tenant: str, expected: int, timeout: float = 120):
-    """Every ledger.cdc record of the tenant, per partition in offset order."""
+def cdc_ends(bootstrap: str) -> dict[int, int]:
+    """ledger.cdc's high-water marks now: where the test's own records will start."""
+    return {p: high for (_, p), high in end_offsets(bootstrap, ("ledger.cdc",), 12).items()}
+
+
+def read_cdc(
+    bootstrap: str, serde, tenant: str, expected: int, since: dict[int, int], timeout: float = 120
+):
+    """Every ledger.cdc record of the tenant from the offsets `since` (taken before the test
+    wrote anything: the topic holds every earlier test's records and snapshots, too many to
+    read from 0 on a busy machine), per partition in offset order."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -103,7 +113,7 @@ def read_cdc(bootstrap: str, serde, tenant: str, expected: int, timeout: float =
             "enable.auto.commit": False,
         }
     )
-    consumer.assign([TopicPartition("ledger.cdc", p, 0) for p in range(12)])
+    consumer.assign([TopicPartition("ledger.cdc", p, since[p]) for p in range(12)])
     records: list[dict] = []
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
@@ -131,11 +141,12 @@ def test_ten_thousand_transfers_arrive_complete_and_in_commit_order(
     relay.start()
     tenant = f"cdc{uuid.uuid4().hex[:8]}"
     witness = Witness(ledger_dsn)
+    since = cdc_ends(stack.kafka)
     posted = post_traffic(ledger_dsn, tenant, transfers=10_000, threads=4)
     assert posted == 10_000
     truth = witness.entries(tenant)
     assert len(truth) == 20_000  # two legs per transfer
-    records = read_cdc(stack.kafka, serde, tenant, expected=len(truth))
+    records = read_cdc(stack.kafka, serde, tenant, expected=len(truth), since=since)
 
     got = {(r["lsn"], r["after"]["entry_id"]) for r in records}
     assert got == {(lsn, entry) for entry, lsn in truth.items()}
@@ -167,6 +178,7 @@ def test_kill9_at_random_moments_loses_nothing(ledger_dsn, relay, serde, stack):
     relay.start()
     tenant = f"cdk{uuid.uuid4().hex[:8]}"
     witness = Witness(ledger_dsn)
+    since = cdc_ends(stack.kafka)
     done = threading.Event()
     total = {}
 
@@ -185,7 +197,7 @@ def test_kill9_at_random_moments_loses_nothing(ledger_dsn, relay, serde, stack):
     assert kills >= 5
     truth = witness.entries(tenant)
     assert len(truth) == 2 * total["posted"]
-    records = read_cdc(stack.kafka, serde, tenant, expected=len(truth))
+    records = read_cdc(stack.kafka, serde, tenant, expected=len(truth), since=since)
 
     first_copy: dict[int, int] = {}
     for r in records:
@@ -200,6 +212,7 @@ def test_first_run_snapshots_history_then_streams_without_gap_or_overlap(
 ):
     tenant = f"cds{uuid.uuid4().hex[:8]}"
     witness = Witness(ledger_dsn)
+    since = cdc_ends(stack.kafka)
     post_traffic(ledger_dsn, tenant, transfers=1_000, threads=2)  # history before the slot
     done = threading.Event()
 
@@ -213,7 +226,7 @@ def test_first_run_snapshots_history_then_streams_without_gap_or_overlap(
     done.wait(120)
     truth = witness.entries(tenant)
     assert len(truth) == 6_000
-    records = read_cdc(stack.kafka, serde, tenant, expected=len(truth))
+    records = read_cdc(stack.kafka, serde, tenant, expected=len(truth), since=since)
 
     entries = [r["after"]["entry_id"] for r in records]
     assert len(entries) == len(set(entries))  # no overlap between snapshot and stream

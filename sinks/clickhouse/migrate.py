@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sinks.clickhouse import columns
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -86,4 +88,8 @@ def migrate(
         client.insert(f"{database}.schema_migrations", [[version, name, checksum]],
                       column_names=["version", "name", "checksum"])  # fmt: skip
         applied.append(path.stem if run else f"{path.stem} (parsed only: no access storage)")
+    try:
+        columns.apply(client, database)  # every column's meaning, as COMMENTs
+    except columns.UndocumentedColumn as exc:
+        raise MartsMigrationError(str(exc)) from None
     return applied

@@ -87,3 +87,31 @@ def test_access_migration_is_checked_even_where_it_cannot_run(tmp_path: Path) ->
             print("accepted")
     """)
     assert run([], tmp_path / "ch", code=code).strip() == "refused: DatabaseError True"
+
+
+def test_every_column_is_documented_in_the_database(tmp_path: Path) -> None:
+    data = tmp_path / "ch"
+    run(["marts", "migrate"], data)
+    out = run(["query", "--format", "json",
+               "SELECT table, name, comment FROM system.columns WHERE database = 'wagerstream' "
+               "AND table IN (SELECT name FROM system.tables WHERE database = 'wagerstream' "
+               "AND engine != 'View' AND name != 'schema_migrations')"], data)  # fmt: skip
+    import json
+
+    from sinks.clickhouse.columns import meaning, table_comment
+
+    facts = json.loads(out)
+    assert len(facts) >= 60
+    assert [f for f in facts if f["comment"] != meaning(f["table"], f["name"])] == []
+    views = json.loads(run(["query", "--format", "json",
+                            "SELECT t.name AS name, t.comment AS comment, "
+                            "arraySort((n, p) -> p, groupArray(c.name), groupArray(c.position)) "
+                            "AS cols "
+                            "FROM system.tables AS t JOIN system.columns AS c "
+                            "ON c.database = t.database AND c.table = t.name "
+                            "WHERE t.database = 'wagerstream' AND t.engine = 'View' "
+                            "GROUP BY name, comment"], data))  # fmt: skip
+    assert {v["name"] for v in views} >= {"kpi_daily", "retention_cohorts", "player_value"}
+    for v in views:
+        assert v["comment"] == table_comment(v["name"], v["cols"], is_view=True), v["name"]
+    assert "applied 0: nothing to do" in run(["marts", "migrate"], data)

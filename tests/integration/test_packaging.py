@@ -38,9 +38,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
     site = subprocess.run([str(python), "-c", where], capture_output=True, text=True,
                           check=True).stdout.strip()  # fmt: skip
     Path(site, "zz_project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    install = subprocess.run(
+    install = subprocess.run(  # without PYTHONPATH: a checkout on it looks installed already
         [*pip, "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
         capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )  # fmt: skip
     assert install.returncode == 0, install.stderr
     return wheel, venv / "bin" / "wagerstream", built.stdout + built.stderr + install.stderr
@@ -60,12 +61,15 @@ def test_the_wheel_carries_schemas_sql_and_the_risk_config(installed) -> None:
     wheel, _, said = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     schemas = {n for n in names if n.startswith("schemas/avro/") and n.endswith(".avsc")}
-    assert len(schemas) == len(list((PROJECT_ROOT / "schemas" / "avro").glob("*.avsc"))) == 11
+    # today's schemas and the earlier versions kept to read old records (schemas/avro/history)
+    assert len(schemas) == len(list((PROJECT_ROOT / "schemas" / "avro").rglob("*.avsc"))) == 12
+    assert "schemas/avro/history/ledger_cdc.v1.avsc" in schemas
     assert {n for n in names if n.startswith("ledger/migrations/")} == {
         f"ledger/migrations/{p.name}"
         for p in (PROJECT_ROOT / "ledger" / "migrations").glob("*.sql")
     }
     assert "sinks/clickhouse/migrations/0001_facts.sql" in names
+    assert "sinks/clickhouse/columns.toml" in names
     assert "agents/rules/risk.toml" in names and "tooling/stack/kafka-pom.xml" in names
     assert not any(n.startswith("tests/") for n in names)
     assert "warning" not in said.lower(), said  # building and installing print no warnings

@@ -308,6 +308,13 @@ class Settings(BaseSettings):
         "ClickHouse insert of the sink fails.",
     )
 
+    reporting_currency: str = Field(
+        "EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency kpi_daily_reporting rolls every currency up into "
+        "(through the fx_rates table); set at `marts migrate` and each sink start.",
+    )
+
     # --- CDC relay ---------------------------------------------------------------------
     cdc_slot: str = Field("wagerstream_cdc", description="Logical replication slot of the relay.")
     cdc_metrics_port: int = Field(6067, description="CDC relay HTTP port (/metrics, /health).")

@@ -29,6 +29,16 @@ def _statements(sql: str) -> list[str]:
 ACCESS_MARKER = "-- access-control"
 
 
+def set_reporting_currency(client: Any, database: str, currency: str) -> None:
+    """The one row kpi_daily_reporting converts into (migration 0007), written only when the
+    setting changed, so every sink start does not add a row."""
+    current = client.query(
+        f"SELECT argMax(currency, updated_at) FROM {database}.reporting_currency"
+    ).result_rows
+    if not current or current[0][0] != currency:
+        client.insert(f"{database}.reporting_currency", [[currency]], column_names=["currency"])
+
+
 def has_access_storage(client: Any) -> bool:
     """False on the embedded engine, whose users come from XML only: CREATE ROLE cannot run."""
     rows = client.query(
@@ -43,6 +53,7 @@ def migrate(
     directory: Path = MIGRATIONS,
     sink_password: str | None = None,
     analyst_password: str | None = None,
+    reporting_currency: str = "EUR",
 ) -> list[str]:
     """Apply the missing migrations. An access-control migration names the passwords it needs
     as `{<user>_password_sha256}`; on a server each must be given (only its SHA-256 is sent)."""
@@ -88,6 +99,7 @@ def migrate(
         client.insert(f"{database}.schema_migrations", [[version, name, checksum]],
                       column_names=["version", "name", "checksum"])  # fmt: skip
         applied.append(path.stem if run else f"{path.stem} (parsed only: no access storage)")
+    set_reporting_currency(client, database, reporting_currency)
     try:
         columns.apply(client, database)  # every column's meaning, as COMMENTs
     except columns.UndocumentedColumn as exc:

@@ -1,9 +1,11 @@
-"""KPIs on the jurisdiction's local day across a DST change, worked out by hand, on the
-embedded ClickHouse engine: rows inserted into the ledger fact, read from the marts."""
+"""KPIs on the jurisdiction's local day across a DST change, and in a reporting currency over a
+currency mix, worked out by hand on the embedded ClickHouse engine: rows inserted into the
+ledger fact, read from the marts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,40 @@ def test_kpi_daily_counts_each_jurisdictions_local_day(tmp_path: Path) -> None:
         "WHERE tenant_id = 't1' ORDER BY cohort_day"
     ).result_rows
     assert [tuple(r) for r in cohorts] == [("2026-03-07", 1), ("2026-03-28", 1)]
+
+
+def test_kpi_daily_reporting_rolls_a_currency_mix_into_one_currency(tmp_path: Path) -> None:
+    s = Settings(clickhouse_url=f"chdb://{tmp_path / 'ch'}")
+    client = connect(s)
+    migrate(client, s.clickhouse_database)  # reporting currency: EUR, the default
+    # an analyst extends the FX table: JPY, and a newer GBP rate from 1 April
+    rates = [["JPY", date(2000, 1, 1), Decimal("0.0061"), 0],
+             ["GBP", date(2026, 4, 1), Decimal("1.2"), 2]]  # fmt: skip
+    names = ["currency", "valid_from", "eur_per_unit", "minor_units"]
+    client.insert("wagerstream.fx_rates", rates, column_names=names)
+    rows = [  # MGA players in four currencies; Malta is UTC+2 in summer time: same day at noon
+        entry(1, "g", "MGA", "GBP", "deposit", 1000, "2026-03-30T12:00:00"),
+        entry(2, "g", "MGA", "GBP", "stake", -200, "2026-03-30T12:05:00"),
+        entry(3, "s", "MGA", "SEK", "deposit", 100000, "2026-03-30T12:00:00"),
+        entry(4, "j", "MGA", "JPY", "deposit", 5000, "2026-03-30T12:00:00"),
+        entry(5, "x", "MGA", "XXX", "deposit", 5, "2026-03-30T12:00:00"),
+        entry(6, "g", "MGA", "GBP", "deposit", 1000, "2026-04-02T12:00:00"),
+    ]
+    client.insert("wagerstream.ledger_entries", rows, column_names=COLUMNS["ledger_entries"])
+    sql = ("SELECT toString(day), reporting_currency, deposits_minor, handle_minor, duty_minor, "
+           "ngr_minor, ftd_count, arraySort(currencies), unconverted_currencies "
+           "FROM wagerstream.kpi_daily_reporting WHERE tenant_id = 't1' ORDER BY day")  # fmt: skip
+    # by hand, in EUR cents: GBP 10.00 x 1.15 = 1150; SEK 1000.00 x 0.087 = 8700; JPY 5000 x
+    # 0.0061 = 30.50 EUR = 3050; XXX has no rate. g's stake of 2.00 GBP: handle 230; duty 5 %
+    # of GGR in GBP = 10 pence x 1.15 = 11.5 → 12 (half to even); NGR 190 x 1.15 = 218.5 → 218.
+    # From 1 April GBP is 1.2: 1000 → 1200.
+    assert [tuple(r) for r in client.query(sql).result_rows] == [
+        ("2026-03-30", "EUR", 12900, 230, 12, 218, 4, ["GBP", "JPY", "SEK", "XXX"], ["XXX"]),
+        ("2026-04-02", "EUR", 1200, 0, 0, 0, 0, ["GBP"], []),
+    ]
+    migrate(client, s.clickhouse_database, reporting_currency="GBP")
+    # in pence: 1000; 87 EUR / 1.15 = 75.652 GBP → 7565; 30.50 / 1.15 = 26.52 → 2652
+    assert [tuple(r)[:4] for r in client.query(sql).result_rows] == [
+        ("2026-03-30", "GBP", 1000 + 7565 + 2652, 200),
+        ("2026-04-02", "GBP", 1000, 0),
+    ]

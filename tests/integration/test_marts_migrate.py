@@ -24,9 +24,10 @@ def run(args: list[str], data: Path, code: str | None = None) -> str:
 def test_migrate_twice_then_query(tmp_path: Path) -> None:
     data = tmp_path / "ch"
     assert (
-        "applied 6: 0001_facts, 0002_kpi_marts, 0003_inserted_at, "
+        "applied 7: 0001_facts, 0002_kpi_marts, 0003_inserted_at, "
         "0004_access (parsed only: no access storage), "
-        "0005_analyst_user (parsed only: no access storage), 0006_local_days"
+        "0005_analyst_user (parsed only: no access storage), 0006_local_days, "
+        "0007_reporting_currency"
     ) in run(["marts", "migrate"], data)
     assert "applied 0: nothing to do" in run(["marts", "migrate"], data)
     out = run(["query", "SELECT name FROM system.tables WHERE database = 'wagerstream' "

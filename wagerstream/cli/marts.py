@@ -33,6 +33,7 @@ def marts_migrate() -> None:
             s.clickhouse_database,
             sink_password=s.clickhouse_sink_password,
             analyst_password=s.clickhouse_analyst_password,
+            reporting_currency=s.reporting_currency,
         )
     except MartsMigrationError as exc:
         fail(str(exc))
@@ -62,6 +63,7 @@ def marts_sink() -> None:
             s.clickhouse_database,
             sink_password=s.clickhouse_sink_password,
             analyst_password=s.clickhouse_analyst_password,
+            reporting_currency=s.reporting_currency,
         )
     except MartsMigrationError as exc:
         fail(str(exc))

@@ -24,14 +24,26 @@ class Change:
     after: dict[str, Any] | None
     before: dict[str, Any] | None
     snapshot: bool
+    # LSN of the commit that made the change visible: orders changes as readers saw them. A
+    # transaction open while the relay took its first snapshot has changes written (lsn)
+    # before the snapshot's point yet committed after it; lsn alone would order them first.
+    commit_lsn: int
+
+
+def _commit_lsn(record: dict[str, Any], lsn: int) -> int:
+    transaction = record.get("transaction")
+    if transaction and ":" in transaction.get("id", ""):
+        return int(transaction["id"].rsplit(":", 1)[1])
+    return lsn  # snapshot reads (their lsn is the snapshot's point) and version-1 records
 
 
 def read_change(record: dict[str, Any]) -> Change:
     source = record.get("source")
     if source:
+        lsn = source["lsn"] if source.get("lsn") is not None else record["lsn"]
         return Change(
             op=record["op"],
-            lsn=source["lsn"] if source.get("lsn") is not None else record["lsn"],
+            lsn=lsn,
             tx_id=source.get("txId") or 0,
             commit_ts_ms=source["ts_ms"],
             table=f"{source['schema']}.{source['table']}",
@@ -39,6 +51,7 @@ def read_change(record: dict[str, Any]) -> Change:
             before=record.get("before"),
             # Debezium writes "true", "last", "incremental" or "false" (older releases: a bool)
             snapshot=source.get("snapshot") in (True, "true", "last", "incremental"),
+            commit_lsn=_commit_lsn(record, lsn),
         )
     return Change(
         op=record["op"],
@@ -49,4 +62,5 @@ def read_change(record: dict[str, Any]) -> Change:
         after=record.get("after"),
         before=None,
         snapshot=record["op"] == "r",
+        commit_lsn=record["lsn"],
     )

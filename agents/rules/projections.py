@@ -2,9 +2,12 @@
 
 Stateless on purpose: each player-leg entry carries the account's balance after it, so the
 projection is "the balance of the newest entry", and the versioned Lua write makes that
-idempotent and order-proof. The version is (lsn, entry_id) as one decimal: streamed entries
-have distinct LSNs, and the snapshot (op r) gives all history one LSN, so entry_id, which grows
-per account in commit order (account rows are locked), breaks the tie. Replays and
+idempotent and order-proof. The version is (commit LSN, entry_id) as one decimal: commits
+are ordered, the entries of one transaction share its commit LSN and the snapshot (op r)
+gives all history one LSN, so entry_id, which grows per account in commit order (account rows
+are locked), breaks the tie. The commit LSN, not the entry's own WAL position: a transaction
+open while the relay took its first snapshot wrote its entries before the snapshot's point
+and committed after it, and by its own LSN would have looked older than the history. Replays and
 out-of-order duplicates never move a balance back. House legs have no projection. The
 player agent (`agents/players.py`) calls this for every `ledger.cdc` record it decodes.
 """
@@ -37,7 +40,7 @@ def wallet_writes(
         VersionedWrite(
             key=model_key(prefix, entry["tenant_id"], "wallet", entry["player_id"]),
             version_field="version",
-            version=wallet_version(change.lsn, entry["entry_id"]),
+            version=wallet_version(change.commit_lsn, entry["entry_id"]),
             fields={
                 BALANCE_FIELD[entry["account_kind"]]: entry["balance_after_minor"],
                 "currency": entry["currency"],

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 HEALTHY_POLL_S = 30.0
 
 
+COMMIT_RETRY_S = 120.0
+
+
 def _retriable(exc: BaseException) -> bool:
     if not isinstance(exc, KafkaException) or not exc.args:
         return False
@@ -144,23 +147,25 @@ class MartsSink:
 
     def commit(self, offsets: list[TopicPartition]) -> None:
         """Commit after the inserts, riding out a broker restart or a coordinator move
-        (retriable errors, capped backoff, 2 minutes). If the group rebalanced meanwhile the
-        commit cannot succeed; the batch is then redelivered to the partitions' new owner,
-        and its rows replace themselves (ReplacingMergeTree), so it is logged, not fatal."""
-        for attempt in Retrying(
-            retry=retry_if_exception(_retriable),
-            wait=wait_exponential(multiplier=0.2, max=5.0),
-            stop=stop_after_delay(120),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        ):
-            with attempt:
-                try:
+        (retriable errors, capped backoff, 2 minutes). A commit that cannot succeed (the group
+        rebalanced meanwhile, or the coordinator stayed away for those 2 minutes) is logged,
+        not fatal: the batch is redelivered, to this sink or the partitions' new owner, and
+        its rows replace themselves (ReplacingMergeTree, the same insert token); the next
+        commit of a partition covers it anyway. A sink that died here would only add a
+        restart to the outage (seen in a soak: NOT_COORDINATOR for over 2 minutes)."""
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception(_retriable),
+                wait=wait_exponential(multiplier=0.2, max=5.0),
+                stop=stop_after_delay(COMMIT_RETRY_S),
+                before_sleep=before_sleep_log(log, logging.WARNING),
+                reraise=True,
+            ):
+                with attempt:
                     self.consumer.commit(offsets=offsets, asynchronous=False)
-                except KafkaException as exc:
-                    if _retriable(exc):
-                        raise
-                    log.warning("commit refused (%s): the batch will be redelivered", exc)
+        except KafkaException as exc:
+            retried = f" for {COMMIT_RETRY_S:.0f} s" if _retriable(exc) else ""
+            log.warning("commit failed%s (%s): the batch will be redelivered", retried, exc)
 
     def insert(self, table: str, rows: list[Row], token: str) -> None:
         for attempt in Retrying(

@@ -5,6 +5,7 @@ record of schema version 1 still decodes."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 
@@ -45,7 +46,8 @@ VERSION_1 = {"op": "c", "lsn": 24023128, "tx_id": 555, "commit_ts": 155903390486
 
 def test_debezium_layout_reads_as_our_own() -> None:
     expected = Change(op="c", lsn=24023128, tx_id=555, commit_ts_ms=1559033904863,
-                      table="ledger.entries", after=ENTRY, before=None, snapshot=False)  # fmt: skip
+                      table="ledger.entries", after=ENTRY, before=None, snapshot=False,
+                      commit_lsn=24023128)  # fmt: skip
     assert read_change(DEBEZIUM_DOC) == expected
     assert read_change(VERSION_1) == expected
     # the consumers: the wallet read model and the ClickHouse fact row come out the same
@@ -67,7 +69,11 @@ def test_our_record_has_debeziums_fields_and_the_same_values() -> None:
     assert set(ours["transaction"]) == set(DEBEZIUM_DOC["transaction"])
     debezium_only = {k: ours[k] for k in DEBEZIUM_DOC}
     version_1_only = {k: ours[k] for k in VERSION_1}
-    assert read_change(debezium_only) == read_change(version_1_only) == read_change(ours)
+    assert read_change(debezium_only) == read_change(ours)
+    assert read_change(debezium_only).commit_lsn == 24023200  # from transaction.id
+    # version 1 has no commit LSN: its readers order by the change's own (lsn)
+    same = dataclasses.replace(read_change(version_1_only), commit_lsn=24023200)
+    assert same == read_change(ours)
     assert json.loads(ours["source"]["sequence"]) == ["24023119", "24023128"]
     # and it is a valid record of today's schema: it round-trips through the serde
     serde = AvroSerde()

@@ -34,3 +34,17 @@ def test_versions_order_by_lsn_then_entry_id() -> None:
     assert wallet_version(snapshot_lsn, 10**19) < wallet_version(snapshot_lsn + 1, 1)
     # and 64-bit LSNs keep their order
     assert wallet_version(2**63, 1) > wallet_version(2**63 - 1, 10**19)
+
+
+def test_a_transaction_spanning_the_first_snapshot_is_newer_than_the_history() -> None:
+    """Written at LSN 900, before the snapshot's point 1000, committed at 1100 after it: the
+    relay streams it after the snapshot, and its balance must win over the history's."""
+    snapshot = {**cdc("cash", 1000, 41, 500), "op": "r", "transaction": None,
+                "source": {**CDC["source"], "lsn": 1000, "snapshot": "true"}}  # fmt: skip
+    tx = {"id": "991:1100", "total_order": 1, "data_collection_order": 1}
+    spanning = {**cdc("cash", 900, 42, 700), "transaction": tx}
+    (old,) = wallet_writes(SCHEMA, snapshot)
+    (new,) = wallet_writes(SCHEMA, spanning)
+    assert new.version > old.version
+    assert (old.version, new.version) == (wallet_version(1000, 41), wallet_version(1100, 42))
+    assert new.fields["lsn"] == 900  # the read model still shows the entry's own position

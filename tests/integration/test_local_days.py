@@ -4,35 +4,57 @@ ledger fact, read from the marts."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from foundation.settings import Settings
-from sinks.clickhouse.connect import connect
-from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.rows import COLUMNS
 
 pytestmark = pytest.mark.integration
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+class Engine:
+    """The embedded engine of one test, through the CLI (a process may hold one chdb path
+    only, so the tests never open it in pytest's own process)."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+
+    def cli(self, *args: str, currency: str = "EUR") -> str:
+        env = {**os.environ, "WAGERSTREAM_CLICKHOUSE_URL": f"chdb://{self.data}",
+               "WAGERSTREAM_MARTS_PORT": "1",  # no sink answers there
+               "WAGERSTREAM_REPORTING_CURRENCY": currency}  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "wagerstream", *args], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def rows(self, sql: str) -> list[tuple]:
+        return [tuple(r.values()) for r in json.loads(self.cli("query", "--format", "json", sql))]
 
 
 def entry(n: int, player: str, jurisdiction: str, currency: str, kind: str, amount: int,
-          when: str) -> list:  # fmt: skip
-    ts = at(when)
-    return ["t1", n, f"tr-{n}", "b1", jurisdiction, player, "cash", kind, amount, currency,
-            None, f"k{n}", ts, ts, 1000 + n, 7, "c"]  # fmt: skip
+          when: str) -> str:  # fmt: skip
+    ts = f"'{when.replace('T', ' ')}'"
+    values = ["'t1'", str(n), f"'tr-{n}'", "'b1'", f"'{jurisdiction}'", f"'{player}'", "'cash'",
+              f"'{kind}'", str(amount), f"'{currency}'", "NULL", f"'k{n}'", ts, ts,
+              str(1000 + n), "7", "'c'"]  # fmt: skip
+    return "(" + ", ".join(values) + ")"
+
+
+def insert_entries(engine: Engine, rows: list[str]) -> None:
+    columns = ", ".join(COLUMNS["ledger_entries"])
+    engine.cli("query", f"INSERT INTO wagerstream.ledger_entries ({columns}) VALUES "
+                        + ", ".join(rows))  # fmt: skip
 
 
 def test_kpi_daily_counts_each_jurisdictions_local_day(tmp_path: Path) -> None:
-    s = Settings(clickhouse_url=f"chdb://{tmp_path / 'ch'}")
-    client = connect(s)
-    migrate(client, s.clickhouse_database)
+    engine = Engine(tmp_path / "ch")
+    engine.cli("marts", "migrate")
     rows = [
         # UKGC: London went from GMT to BST at 2026-03-29 01:00 UTC
         entry(1, "uk", "UKGC", "GBP", "deposit", 1000, "2026-03-28T23:30:00"),  # GMT: 28 Mar
@@ -41,35 +63,33 @@ def test_kpi_daily_counts_each_jurisdictions_local_day(tmp_path: Path) -> None:
         entry(3, "on", "ON", "CAD", "deposit", 5000, "2026-03-08T04:30:00"),  # EST 23:30, 7 Mar
         entry(4, "on", "ON", "CAD", "stake", -700, "2026-03-08T07:30:00"),  # EDT 03:30, 8 Mar
     ]
-    client.insert("wagerstream.ledger_entries", rows, column_names=COLUMNS["ledger_entries"])
-    got = client.query(
+    insert_entries(engine, rows)
+    got = engine.rows(
         "SELECT toString(day), jurisdiction, handle_minor, ggr_minor, duty_ggr_minor, "
         "ngr_minor, deposits_minor, ftd_count, active_players FROM wagerstream.kpi_daily "
         "WHERE tenant_id = 't1' ORDER BY day"
-    ).result_rows
+    )
     # by hand: duty is 21 % of GGR in UKGC (200 → 42) and 20 % in Ontario (700 → 140)
-    assert [tuple(r) for r in got] == [
+    assert got == [
         ("2026-03-07", "ON", 0, 0, 0, 0, 5000, 1, 0),
         ("2026-03-08", "ON", 700, 700, 140, 560, 0, 0, 1),
         ("2026-03-28", "UKGC", 0, 0, 0, 0, 1000, 1, 0),
         ("2026-03-30", "UKGC", 200, 200, 42, 158, 0, 0, 1),  # the UTC day would be 29 March
     ]
-    cohorts = client.query(
+    cohorts = engine.rows(
         "SELECT toString(cohort_day), cohort_size FROM wagerstream.retention_cohorts "
         "WHERE tenant_id = 't1' ORDER BY cohort_day"
-    ).result_rows
-    assert [tuple(r) for r in cohorts] == [("2026-03-07", 1), ("2026-03-28", 1)]
+    )
+    assert cohorts == [("2026-03-07", 1), ("2026-03-28", 1)]
 
 
 def test_kpi_daily_reporting_rolls_a_currency_mix_into_one_currency(tmp_path: Path) -> None:
-    s = Settings(clickhouse_url=f"chdb://{tmp_path / 'ch'}")
-    client = connect(s)
-    migrate(client, s.clickhouse_database)  # reporting currency: EUR, the default
+    engine = Engine(tmp_path / "ch")
+    engine.cli("marts", "migrate")  # reporting currency: EUR, the default
     # an analyst extends the FX table: JPY, and a newer GBP rate from 1 April
-    rates = [["JPY", date(2000, 1, 1), Decimal("0.0061"), 0],
-             ["GBP", date(2026, 4, 1), Decimal("1.2"), 2]]  # fmt: skip
-    names = ["currency", "valid_from", "eur_per_unit", "minor_units"]
-    client.insert("wagerstream.fx_rates", rates, column_names=names)
+    engine.cli("query", "INSERT INTO wagerstream.fx_rates (currency, valid_from, eur_per_unit, "
+                        "minor_units) VALUES ('JPY', '2000-01-01', 0.0061, 0), "
+                        "('GBP', '2026-04-01', 1.2, 2)")  # fmt: skip
     rows = [  # MGA players in four currencies; Malta is UTC+2 in summer time: same day at noon
         entry(1, "g", "MGA", "GBP", "deposit", 1000, "2026-03-30T12:00:00"),
         entry(2, "g", "MGA", "GBP", "stake", -200, "2026-03-30T12:05:00"),
@@ -78,7 +98,7 @@ def test_kpi_daily_reporting_rolls_a_currency_mix_into_one_currency(tmp_path: Pa
         entry(5, "x", "MGA", "XXX", "deposit", 5, "2026-03-30T12:00:00"),
         entry(6, "g", "MGA", "GBP", "deposit", 1000, "2026-04-02T12:00:00"),
     ]
-    client.insert("wagerstream.ledger_entries", rows, column_names=COLUMNS["ledger_entries"])
+    insert_entries(engine, rows)
     sql = ("SELECT toString(day), reporting_currency, deposits_minor, handle_minor, duty_minor, "
            "ngr_minor, ftd_count, arraySort(currencies), unconverted_currencies "
            "FROM wagerstream.kpi_daily_reporting WHERE tenant_id = 't1' ORDER BY day")  # fmt: skip
@@ -86,13 +106,13 @@ def test_kpi_daily_reporting_rolls_a_currency_mix_into_one_currency(tmp_path: Pa
     # 0.0061 = 30.50 EUR = 3050; XXX has no rate. g's stake of 2.00 GBP: handle 230; duty 5 %
     # of GGR in GBP = 10 pence x 1.15 = 11.5 → 12 (half to even); NGR 190 x 1.15 = 218.5 → 218.
     # From 1 April GBP is 1.2: 1000 → 1200.
-    assert [tuple(r) for r in client.query(sql).result_rows] == [
+    assert engine.rows(sql) == [
         ("2026-03-30", "EUR", 12900, 230, 12, 218, 4, ["GBP", "JPY", "SEK", "XXX"], ["XXX"]),
         ("2026-04-02", "EUR", 1200, 0, 0, 0, 0, ["GBP"], []),
     ]
-    migrate(client, s.clickhouse_database, reporting_currency="GBP")
+    engine.cli("marts", "migrate", currency="GBP")
     # in pence: 1000; 87 EUR / 1.15 = 75.652 GBP → 7565; 30.50 / 1.15 = 26.52 → 2652
-    assert [tuple(r)[:4] for r in client.query(sql).result_rows] == [
+    assert [r[:4] for r in engine.rows(sql)] == [
         ("2026-03-30", "GBP", 1000 + 7565 + 2652, 200),
         ("2026-04-02", "GBP", 1000, 0),
     ]

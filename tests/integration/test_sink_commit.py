@@ -12,7 +12,6 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from sinks.clickhouse import sink as sink_module
-from sinks.clickhouse.connect import connect
 from sinks.clickhouse.sink import MartsSink
 from topics.serde import AvroSerde
 
@@ -22,10 +21,9 @@ pytestmark = pytest.mark.integration
 def test_a_commit_failing_past_its_retries_is_logged_not_fatal(
     stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = stack.model_copy(update={"app_id": f"wscommit-{uuid.uuid4().hex[:8]}",
-                                        "clickhouse_url": f"chdb://{tmp_path / 'ch'}"})  # fmt: skip
+    settings = stack.model_copy(update={"app_id": f"wscommit-{uuid.uuid4().hex[:8]}"})
     monkeypatch.setattr(sink_module, "COMMIT_RETRY_S", 2.0)
-    sink = MartsSink(settings, connect(settings), AvroSerde())
+    sink = MartsSink(settings, None, AvroSerde())  # commit() needs Kafka only
     try:
         # a partition the broker does not have: the broker refuses the commit for good
         # (UNKNOWN_TOPIC_OR_PART is not retriable), and the sink gives up on this commit, not
@@ -50,11 +48,10 @@ def test_a_retriable_commit_failure_gives_up_after_its_retries(
     """The path a soak's sink died on (NOT_COORDINATOR for over 2 minutes): retried until
     COMMIT_RETRY_S, then given up. The broker's refusal stands in for a coordinator that stays
     away: the test counts it as retriable."""
-    settings = stack.model_copy(update={"app_id": f"wscommit-{uuid.uuid4().hex[:8]}",
-                                        "clickhouse_url": f"chdb://{tmp_path / 'ch'}"})  # fmt: skip
+    settings = stack.model_copy(update={"app_id": f"wscommit-{uuid.uuid4().hex[:8]}"})
     monkeypatch.setattr(sink_module, "COMMIT_RETRY_S", 2.0)
     monkeypatch.setattr(sink_module, "_retriable", lambda exc: True)
-    sink = MartsSink(settings, connect(settings), AvroSerde())
+    sink = MartsSink(settings, None, AvroSerde())  # commit() needs Kafka only
     try:
         missing = TopicPartition(f"no-such-topic-{uuid.uuid4().hex[:8]}", 0, 5)
         started = time.monotonic()

@@ -16,6 +16,7 @@ import _thread
 import atexit
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -336,10 +337,37 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return fields.get("VmRSS", 0.0), fields.get("RssAnon", 0.0)
 
 
+PORT_FLOOR = 20000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port for a child to bind, below the kernel's ephemeral range. Binding port 0
+    returns one inside that range, where the next outgoing connection of a Kafka or Redis
+    client may land before the child binds it (a soak's scaled-out worker died of exactly
+    that); below it only another listener can take it."""
+    from foundation.settings import get_settings
+
+    s = get_settings()
+    ours = {s.kafka_port, s.kafka_controller_port, s.postgres_port, s.redis_port}
+    low = _ephemeral_low()
+    for _ in range(500):
+        port = random.randrange(PORT_FLOOR, low)
+        if port in ours:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {PORT_FLOOR} and {low}: too many listeners")
 
 
 class MartsSinkProcess:

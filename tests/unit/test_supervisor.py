@@ -101,3 +101,17 @@ def test_children_die_with_a_supervisor_killed_by_sigkill(tmp_path: Path) -> Non
             pytest.fail("the child outlived its killed supervisor")
     finally:
         parent.kill()
+
+
+def test_free_ports_are_below_the_ephemeral_range() -> None:
+    """Outgoing connections take ports from the ephemeral range: a port handed to a child
+    must come from below it, and be bindable."""
+    import socket
+
+    from tooling.supervisor import PORT_FLOOR, _ephemeral_low, free_port
+
+    low = _ephemeral_low()
+    ports = {free_port() for _ in range(20)}
+    assert all(PORT_FLOOR <= p < low for p in ports) and len(ports) > 1
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports.pop()))

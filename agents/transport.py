@@ -85,7 +85,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
             await self.sleep(HOLE_CHECK_S)
             try:
                 found = self.holes(set(self.assignment()))
-                for tp, (committed, low) in found.items():
+                for tp, (committed, low) in list(found.items()):
                     if suspects.get(tp) != (committed, low):
                         continue
                     self.log.warning(
@@ -155,9 +155,34 @@ class SafeConsumer(faust_aiokafka.Consumer):
             handing = self.callback(message)
             outcome = await self.wait_first(handing, self.suspend_flow.wait())
             delivered = any(done is handing for done in outcome.done)
-            if not delivered or message.generation_id != app.consumer_generation_id:
-                return  # not handed over, or handed to a stream that now skips it
+            if message.generation_id != app.consumer_generation_id:
+                return  # handed to a stream that now skips it: the rebalance's seek re-reads
+            if not delivered:  # interrupted: the fetcher has moved past the rest of the batch
+                await self._seek_back(tp, offset, batch, message.generation_id)
+                return
             read_offset[tp] = offset
+
+    async def _seek_back(self, tp: TP, offset: int, rest: Any, generation: int) -> None:
+        """Seek each partition of an interrupted batch back to its first record not handed
+        over. Otherwise, when the flow resumes without a rebalance, the fetcher goes on after
+        the batch, the streams ack the records after it, and the ones dropped here become a
+        hole that stops the partition's commits until the hole watch reads it again (on a busy
+        CI machine that throttled a worker to an event a second)."""
+        first = {tp: offset}
+        async for other, message in rest:
+            if message.generation_id == generation:
+                first.setdefault(other, message.offset)
+        try:
+            assigned = self.assignment()
+        except Exception:  # stopping, or not started: nothing to seek
+            return
+        for partition, start in first.items():
+            if partition not in assigned:
+                continue  # revoked meanwhile: its new owner starts from the committed offset
+            try:
+                await self.seek(partition, start)
+            except Exception:  # the hole watch repairs what this cannot
+                self.log.exception("could not seek %s back to %d", partition, start)
 
 
 class Transport(faust_aiokafka.Transport):

@@ -30,7 +30,10 @@ async def _batch(records: list[ConsumerMessage]) -> AsyncIterator[tuple[TP, Cons
 
 
 def _deliver(
-    records: list[ConsumerMessage], on_record: Callback, read_before: int | None = None
+    records: list[ConsumerMessage],
+    on_record: Callback,
+    read_before: int | None = None,
+    seeks: list[tuple[TP, int]] | None = None,
 ) -> tuple[list[int], int | None]:
     """Run the loop's delivery over `records` on a consumer built (never started: no broker is
     contacted) inside the running event loop; returns the offsets handed over and the read
@@ -50,6 +53,13 @@ def _deliver(
             got.append(message.offset)
 
         consumer.callback = callback
+        if seeks is not None:  # assigned, and its seeks recorded (nothing to seek: no broker)
+            consumer.assignment = lambda: {TOPIC}  # type: ignore[method-assign]
+
+            async def seek(tp: TP, offset: int) -> None:
+                seeks.append((tp, offset))
+
+            consumer.seek = seek  # type: ignore[method-assign]
         batch = _batch(records)
         await asyncio.wait_for(
             consumer._deliver(batch, consumer._read_offset, app.topics.acks_enabled_for), 20
@@ -76,6 +86,21 @@ def test_a_record_a_rebalance_interrupts_is_not_marked_read() -> None:
     got, read = _deliver([_record(40), _record(41), _record(42)], full_buffer_at_41)
     assert got == [40]
     assert read == 40  # 41 and 42 are read again after the seek
+
+
+def test_an_interrupted_batch_seeks_back_to_its_first_record_not_handed_over() -> None:
+    """The flow suspended without a rebalance: the fetcher is past 43 already, so the loop
+    seeks back to 41, or 41-43 would become a hole under the records acked after them."""
+
+    async def full_buffer_at_41(consumer: SafeConsumer, message: Any) -> None:
+        if message.offset == 41:
+            consumer.suspend_flow.set()
+            await asyncio.sleep(30)
+
+    seeks: list[tuple[TP, int]] = []
+    records = [_record(40), _record(41), _record(42), _record(43)]
+    got, read = _deliver(records, full_buffer_at_41, seeks=seeks)
+    assert got == [40] and seeks == [(TOPIC, 41)] and read == 40
 
 
 def test_records_of_an_ended_assignment_stop_the_batch() -> None:

@@ -43,6 +43,10 @@ class SafeConsumer(faust_aiokafka.Consumer):
 
     _committed_zero: frozenset[TP] = frozenset()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending_seeks: dict[TP, int] = {}
+
     async def seek_to_committed(self) -> Any:
         offsets = await super().seek_to_committed()
         self._committed_zero = frozenset(tp for tp, offset in offsets.items() if offset == 0)
@@ -94,7 +98,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
                         committed,
                     )  # fmt: skip
                     REREAD.labels(tp.topic).inc()
-                    await self.seek(tp, committed)
+                    self.seek_before_next_fetch(tp, committed)
                     found.pop(tp, None)
                 suspects = found
             except Exception:  # the watch is auxiliary: it never stops the consumer
@@ -109,6 +113,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_stopping() or fetcher_stopping()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                if self._pending_seeks:
+                    await self._apply_pending_seeks()
                 batch = self.getmany(timeout=1.0)
                 await self.sleep(0)  # getmany can return at once, loop after loop
                 if not self.should_stop:
@@ -169,20 +175,31 @@ class SafeConsumer(faust_aiokafka.Consumer):
         hole that stops the partition's commits until the hole watch reads it again (on a busy
         CI machine that throttled a worker to an event a second)."""
         first = {tp: offset}
-        async for other, message in rest:
+        async for other, message in rest:  # already fetched: this fetches nothing more
             if message.generation_id == generation:
                 first.setdefault(other, message.offset)
+        for partition, start in first.items():
+            self.seek_before_next_fetch(partition, start)
+
+    def seek_before_next_fetch(self, tp: TP, offset: int) -> None:
+        """Ask the fetch loop to seek `tp` before its next fetch. A seek from another task
+        while a fetch is under way races aiokafka's fetcher (`KeyError` in `fetched_records`,
+        which crashed a soak's worker when the hole watch sought on its own)."""
+        self._pending_seeks[tp] = min(offset, self._pending_seeks.get(tp, offset))
+
+    async def _apply_pending_seeks(self) -> None:
+        pending, self._pending_seeks = self._pending_seeks, {}
         try:
             assigned = self.assignment()
         except Exception:  # stopping, or not started: nothing to seek
             return
-        for partition, start in first.items():
-            if partition not in assigned:
+        for tp, offset in pending.items():
+            if tp not in assigned:
                 continue  # revoked meanwhile: its new owner starts from the committed offset
             try:
-                await self.seek(partition, start)
+                await self.seek(tp, offset)
             except Exception:  # the hole watch repairs what this cannot
-                self.log.exception("could not seek %s back to %d", partition, start)
+                self.log.exception("could not seek %s back to %d", tp, offset)
 
 
 class Transport(faust_aiokafka.Transport):

@@ -33,7 +33,7 @@ def _deliver(
     records: list[ConsumerMessage],
     on_record: Callback,
     read_before: int | None = None,
-    seeks: list[tuple[TP, int]] | None = None,
+    pending: dict[TP, int] | None = None,
 ) -> tuple[list[int], int | None]:
     """Run the loop's delivery over `records` on a consumer built (never started: no broker is
     contacted) inside the running event loop; returns the offsets handed over and the read
@@ -53,17 +53,12 @@ def _deliver(
             got.append(message.offset)
 
         consumer.callback = callback
-        if seeks is not None:  # assigned, and its seeks recorded (nothing to seek: no broker)
-            consumer.assignment = lambda: {TOPIC}  # type: ignore[method-assign]
-
-            async def seek(tp: TP, offset: int) -> None:
-                seeks.append((tp, offset))
-
-            consumer.seek = seek  # type: ignore[method-assign]
         batch = _batch(records)
         await asyncio.wait_for(
             consumer._deliver(batch, consumer._read_offset, app.topics.acks_enabled_for), 20
         )
+        if pending is not None:
+            pending.update(consumer._pending_seeks)
         return consumer._read_offset[TOPIC]
 
     return got, asyncio.run(run())
@@ -97,10 +92,11 @@ def test_an_interrupted_batch_seeks_back_to_its_first_record_not_handed_over() -
             consumer.suspend_flow.set()
             await asyncio.sleep(30)
 
-    seeks: list[tuple[TP, int]] = []
+    pending: dict[TP, int] = {}
     records = [_record(40), _record(41), _record(42), _record(43)]
-    got, read = _deliver(records, full_buffer_at_41, seeks=seeks)
-    assert got == [40] and seeks == [(TOPIC, 41)] and read == 40
+    got, read = _deliver(records, full_buffer_at_41, pending=pending)
+    # sought by the fetch loop itself before its next fetch (never during one)
+    assert got == [40] and pending == {TOPIC: 41} and read == 40
 
 
 def test_records_of_an_ended_assignment_stop_the_batch() -> None:

@@ -189,10 +189,11 @@ def _create_changelogs(app: faust.App, **kwargs: object) -> None:
     names = [t.changelog_topic.get_topic_name() for t in app.tables.values()]
     create_changelogs(settings.kafka, names, settings.topic_partitions, settings.topic_replication)
     # Faust's producer buffer warns ("producer buffer full") and flushes above 100 records, a
-    # tenth of one batch's write-back (one changelog record per changed key of three tables):
+    # tenth of one batch's write-back (one changelog record per changed key of each table):
     # a thousand warnings in five minutes of normal traffic. The runner awaits those records
     # itself (DurableTable), so the buffer may hold a few batches' worth.
-    app.producer.buffer.max_messages = PRODUCER_BUFFER_BATCHES * 3 * settings.worker_batch_max
+    per_batch = len(app.tables) * settings.worker_batch_max
+    app.producer.buffer.max_messages = PRODUCER_BUFFER_BATCHES * per_batch
 
 
 @app.page("/metrics")

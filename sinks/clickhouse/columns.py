@@ -56,10 +56,10 @@ def _quote(text: str) -> str:
 def apply(client: Any, database: str) -> int:
     """Bring every comment in `database` in line with the glossary; returns how many changed
     (none on a second run)."""
-    tables = dict(client.query(
-        "SELECT name, engine = 'View' FROM system.tables WHERE database = {db:String}",
+    tables = {name: (bool(is_view), comment) for name, is_view, comment in client.query(
+        "SELECT name, engine = 'View', comment FROM system.tables WHERE database = {db:String}",
         parameters={"db": database},
-    ).result_rows)  # fmt: skip
+    ).result_rows}  # fmt: skip
     columns: dict[str, list[tuple[str, str]]] = {}
     for table, name, comment in client.query(
         "SELECT table, name, comment FROM system.columns WHERE database = {db:String} "
@@ -67,12 +67,8 @@ def apply(client: Any, database: str) -> int:
         parameters={"db": database},
     ).result_rows:
         columns.setdefault(table, []).append((name, comment))
-    current = dict(client.query(
-        "SELECT name, comment FROM system.tables WHERE database = {db:String}",
-        parameters={"db": database},
-    ).result_rows)  # fmt: skip
     changed = 0
-    for table, is_view in sorted(tables.items()):
+    for table, (is_view, current) in sorted(tables.items()):
         if table in SKIPPED:
             continue
         names = [n for n, _ in columns.get(table, [])]
@@ -83,8 +79,8 @@ def apply(client: Any, database: str) -> int:
                     client.command(f"ALTER TABLE {database}.{table} COMMENT COLUMN {name} "
                                    f"{_quote(wanted)}")  # fmt: skip
                     changed += 1
-        wanted = table_comment(table, names, bool(is_view))
-        if current.get(table) != wanted:
+        wanted = table_comment(table, names, is_view)
+        if current != wanted:
             client.command(f"ALTER TABLE {database}.{table} MODIFY COMMENT {_quote(wanted)}")
             changed += 1
     return changed

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from foundation.settings import Settings
 from sinks.clickhouse import columns
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -105,3 +106,14 @@ def migrate(
     except columns.UndocumentedColumn as exc:
         raise MartsMigrationError(str(exc)) from None
     return applied
+
+
+def migrate_with(client: Any, settings: Settings) -> list[str]:
+    """`migrate` with everything the settings give it: `marts migrate` and every sink start."""
+    return migrate(
+        client,
+        settings.clickhouse_database,
+        sink_password=settings.clickhouse_sink_password,
+        analyst_password=settings.clickhouse_analyst_password,
+        reporting_currency=settings.reporting_currency,
+    )

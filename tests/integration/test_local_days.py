@@ -5,31 +5,24 @@ ledger fact, read from the marts."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sinks.clickhouse.rows import COLUMNS
+from tests.integration.embedded import on_engine
 
 pytestmark = pytest.mark.integration
 
 
 class Engine:
-    """The embedded engine of one test, through the CLI (a process may hold one chdb path
-    only, so the tests never open it in pytest's own process)."""
+    """The embedded engine of one test, through the CLI (tests/integration/embedded.py)."""
 
     def __init__(self, data: Path) -> None:
         self.data = data
 
     def cli(self, *args: str, currency: str = "EUR") -> str:
-        env = {**os.environ, "WAGERSTREAM_CLICKHOUSE_URL": f"chdb://{self.data}",
-               "WAGERSTREAM_MARTS_PORT": "1",  # no sink answers there
-               "WAGERSTREAM_REPORTING_CURRENCY": currency}  # fmt: skip
-        done = subprocess.run([sys.executable, "-m", "wagerstream", *args], env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = on_engine(self.data, *args, env={"WAGERSTREAM_REPORTING_CURRENCY": currency})
         assert done.returncode == 0, done.stderr
         return done.stdout
 

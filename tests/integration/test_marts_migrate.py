@@ -6,17 +6,14 @@ process, and this keeps the pytest process free of it.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+from tests.integration.embedded import on_engine
+
 
 def run(args: list[str], data: Path, code: str | None = None) -> str:
-    env = {**os.environ, "WAGERSTREAM_CLICKHOUSE_URL": f"chdb://{data}", "COLUMNS": "200"}
-    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "wagerstream", *args]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    proc = on_engine(data, *args, code=code)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

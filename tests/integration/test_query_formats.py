@@ -4,12 +4,12 @@ the SQL error it is (not as an engine that cannot be opened)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.integration.embedded import on_engine
 
 pytestmark = pytest.mark.integration
 SQL = ("SELECT number AS n, concat('a,', toString(number)) AS label, "
@@ -17,14 +17,7 @@ SQL = ("SELECT number AS n, concat('a,', toString(number)) AS label, "
 
 
 def query(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "WAGERSTREAM_CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}",
-        "WAGERSTREAM_MARTS_PORT": "1",
-        "COLUMNS": "200",
-    }  # no sink answers on port 1
-    return subprocess.run([sys.executable, "-m", "wagerstream", "query", *args], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return on_engine(tmp_path / "ch", "query", *args)
 
 
 def test_csv_tsv_and_json(tmp_path: Path) -> None:

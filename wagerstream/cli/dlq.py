@@ -48,7 +48,7 @@ def dlq_list(topic: Topics = None) -> None:
     console.print(f"{sum(r.count for r in rows)} dead letters")
 
 
-def decoded(value: bytes | None, topic: str) -> str:
+def decoded(value: bytes | None) -> str:
     """The value as JSON: the Avro record where it still decodes, else the bytes themselves
     when they are JSON, else why neither."""
     from topics.serde import AvroSerde, DecodeError
@@ -90,7 +90,7 @@ def dlq_show(
     for i in range(0, len(value), 16):
         console.print(f"  {i:06x}  {value[i : i + 16].hex(' ')}", highlight=False)
     console.print("as JSON:")
-    console.print(decoded(letter.value, topic), highlight=False, markup=False)
+    console.print(decoded(letter.value), highlight=False, markup=False)
 
 
 @app.command("replay")

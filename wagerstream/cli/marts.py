@@ -24,17 +24,11 @@ app = typer.Typer(help="ClickHouse facts and marts.", no_args_is_help=True)
 def marts_migrate() -> None:
     """Apply the missing ClickHouse DDL migrations (embedded engine or server)."""
     from sinks.clickhouse.connect import connect
-    from sinks.clickhouse.migrate import MartsMigrationError, migrate
+    from sinks.clickhouse.migrate import MartsMigrationError, migrate_with
 
     s = get_settings()
     try:
-        applied = migrate(
-            connect(s),
-            s.clickhouse_database,
-            sink_password=s.clickhouse_sink_password,
-            analyst_password=s.clickhouse_analyst_password,
-            reporting_currency=s.reporting_currency,
-        )
+        applied = migrate_with(connect(s), s)
     except MartsMigrationError as exc:
         fail(str(exc))
     console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
@@ -50,7 +44,7 @@ def marts_sink() -> None:
     from foundation.logs import logging_config
     from foundation.secrets import redact
     from sinks.clickhouse.connect import connect
-    from sinks.clickhouse.migrate import MartsMigrationError, migrate
+    from sinks.clickhouse.migrate import MartsMigrationError, migrate_with
     from sinks.clickhouse.sink import MartsSink, serve
     from topics.serde import AvroSerde
 
@@ -58,13 +52,7 @@ def marts_sink() -> None:
     logging.config.dictConfig(logging_config(s.log_level))
     try:
         client = connect(s)
-        migrate(
-            client,
-            s.clickhouse_database,
-            sink_password=s.clickhouse_sink_password,
-            analyst_password=s.clickhouse_analyst_password,
-            reporting_currency=s.reporting_currency,
-        )
+        migrate_with(client, s)
     except MartsMigrationError as exc:
         fail(str(exc))
     except Exception as exc:

@@ -175,9 +175,12 @@ def _retrying(call: Callable[[], T]) -> T:
     group coordinator for a few seconds (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS)."""
     from confluent_kafka import KafkaError, KafkaException
 
-    # answers of a broker still electing leaders for topics just created: librdkafka does
-    # not flag all of them retriable for a one-off watermark query
+    # answers of a broker just started, or still electing leaders for topics just created:
+    # librdkafka does not flag all of them retriable for a one-off commit or watermark query
     settling = {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,

@@ -21,6 +21,21 @@ def test_not_leader_while_leaders_are_elected_is_waited_out() -> None:
     assert answers == []
 
 
+def test_a_coordinator_still_loading_is_waited_out() -> None:
+    """A broker just started: a group's first commit (a test's `start_group_at_end`) got
+    COORDINATOR_LOAD_IN_PROGRESS, which librdkafka does not flag retriable there."""
+    answers = [KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NOT_COORDINATOR, None]
+
+    def call() -> str:
+        code = answers.pop(0)
+        if code is not None:
+            raise KafkaException(KafkaError(code, retriable=False))
+        return "committed"
+
+    assert _retrying(call) == "committed"
+    assert answers == []
+
+
 def test_an_error_that_waiting_cannot_fix_is_raised_at_once() -> None:
     calls = []
 

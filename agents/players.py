@@ -38,6 +38,7 @@ from topics.serde import DecodeError, LoadedSchema
 
 log = logging.getLogger(__name__)
 HIGHWATER_FRESH_MS = 3000
+LEDGER_STEMS = {"cash": "ledger_cdc", "bonus": "ledger_bonus"}
 TICK_AGAIN_S = max(600.0, 10 * settings.stuck_scan_s)
 
 player_topic = input_topic(*INPUT_TOPICS, INSTRUMENT_HITS, BET_TICKS)
@@ -103,6 +104,7 @@ def _read_models(st: dict[str, Any], event: dict[str, Any]) -> list[VersionedWri
             model=rule.name,
         )
         for rule in rules.RULES
+        if rule.has_model(st[rule.name])
     ]
 
 
@@ -135,7 +137,7 @@ def _rules(
     """The player rules' effect of one event: signals, records, read models."""
     outcome = Outcome()
     st = batch.get(player_risk, f"{tenant}:{player}", rules.new_player)
-    event = rules.ledger_event(record, st) if stem == "ledger_cdc" else record
+    event = rules.ledger_event(record, st) if stem in rules.LEDGER_HIGH else record
     env = _env(batch)
     applied = rules.apply_event(st, stem, event, env)
     if applied is None:
@@ -152,13 +154,15 @@ def _rules(
 def _ledger(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:
     outcome = Outcome(writes=wallet_writes(schema, record, settings.redis_prefix))
     entry = record["after"]
-    # Only live player cash legs matter to the rules (loss chasing); snapshot rows (op r)
-    # are history the relay re-publishes once, not something to judge again.
-    if record["op"] == "r" or entry is None or entry["account_kind"] != "cash":
+    # Only live player legs matter to the rules (cash: loss chasing; bonus: wagering);
+    # snapshot rows (op r) are history the relay re-publishes once, not something to judge
+    # again.
+    if record["op"] == "r" or entry is None or not entry["player_id"]:
         return outcome
-    if not entry["player_id"]:
+    stem = LEDGER_STEMS.get(entry["account_kind"])
+    if stem is None:
         return outcome
-    ruled = _rules(batch, "ledger_cdc", entry["tenant_id"], entry["player_id"], record)
+    ruled = _rules(batch, stem, entry["tenant_id"], entry["player_id"], record)
     outcome.writes.extend(ruled.writes)
     outcome.sends.extend(ruled.sends)
     return outcome

@@ -16,7 +16,7 @@ from foundation.settings import Settings, get_settings
 from ledger.cdc import drop_slot
 from loadgen.producer import EventProducer
 from tooling import supervisor as procs
-from tooling.supervisor import Child, Supervisor, free_port
+from tooling.supervisor import Child, MartsSinkProcess, Supervisor, free_port
 from topics.admin import consumer_lag, create_topics, start_group_at_end
 from topics.catalogue import CONSUMED_TOPICS
 from topics.serde import AvroSerde
@@ -182,6 +182,14 @@ def worker(
     )
     handle.start()
     handle.wait_caught_up()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def sink(stack: Settings, tmp_path: Path, supervisor: Supervisor) -> Iterator[MartsSinkProcess]:
+    """A ClickHouse sink on its own embedded engine and a new consumer group."""
+    handle = MartsSinkProcess(tmp_path, f"wsmarts-{uuid.uuid4().hex[:8]}", supervisor)
     yield handle
     handle.stop()
 

@@ -184,6 +184,25 @@ SAMPLES: dict[str, tuple[str, dict]] = {
         "wagerstream.bet-ticks",
         {"player_id": "p1", "tenant_id": "t1", "occurred_at": T0},
     ),
+    "bonus_wagering": (
+        "bonus.wagering",
+        {
+            "bonus_id": "tr-1",
+            "tenant_id": "t1",
+            "brand_id": "b1",
+            "jurisdiction": "UKGC",
+            "player_id": "p1",
+            "currency": "GBP",
+            "bonus_minor": 1000,
+            "multiplier": 10,
+            "required_minor": 10000,
+            "wagered_minor": 2500,
+            "status": "active",
+            "granted_at": T0,
+            "updated_at": T0 + 60_000,
+            "revision": 2,
+        },
+    ),
 }
 
 

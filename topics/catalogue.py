@@ -54,6 +54,9 @@ _UPSTREAM = [
 ]
 SIGNAL_TOPICS = ("limits.breach", "rg.signal", "aml.alert", "settlement.alert")
 _SIGNALS = [TopicSpec(name, "signal", upstream=False, retention_days=90) for name in SIGNAL_TOPICS]
+# Per-player outputs that are not signals: each bonus's wagering progress (agents/rules/wagering.py)
+BONUS_WAGERING = "bonus.wagering"
+_OUTPUTS = [TopicSpec(BONUS_WAGERING, "bonus_wagering", upstream=False, retention_days=90)]
 # Internal topics: ours alone, not part of the contract (they may change between releases).
 INSTRUMENT_USES = "wagerstream.instrument-uses"
 INSTRUMENT_HITS = "wagerstream.instrument-hits"
@@ -82,13 +85,16 @@ FACT_TOPICS: tuple[str, ...] = (
     "payment.deposit",
     "payment.withdrawal",
     *SIGNAL_TOPICS,
+    BONUS_WAGERING,
 )
 _DLQ = [
     TopicSpec(dlq_topic(name), None, retention_days=30, config={"cleanup.policy": "delete"})
     for name in CONSUMED_TOPICS
 ]
 
-CATALOGUE: dict[str, TopicSpec] = {t.name: t for t in (*_UPSTREAM, *_SIGNALS, *_INTERNAL, *_DLQ)}
+CATALOGUE: dict[str, TopicSpec] = {
+    t.name: t for t in (*_UPSTREAM, *_SIGNALS, *_OUTPUTS, *_INTERNAL, *_DLQ)
+}
 
 
 def spec(topic: str) -> TopicSpec:

@@ -137,6 +137,18 @@ class Settlement(Strict):
     stuck_after_hours: Decimal
 
 
+PRODUCTS = ("sportsbook", "casino", "live_casino", "poker")
+
+
+class Wagering(Strict):
+    """A bonus's wagering terms: the requirement is `multiplier` x the bonus; a stake counts
+    `contribution_pct` of itself by product (a product left out counts nothing)."""
+
+    multiplier: int
+    contribution_pct: dict[Literal["sportsbook", "casino", "live_casino", "poker"], int]
+    late_grant_minutes: int
+
+
 class RuleConfig(Strict):
     """Everything one (tenant, jurisdiction) pair's rules need."""
 
@@ -145,6 +157,7 @@ class RuleConfig(Strict):
     rg: Rg
     aml: Aml
     settlement: Settlement
+    wagering: Wagering
 
     @property
     def tz(self) -> ZoneInfo:
@@ -191,8 +204,15 @@ class RiskConfig:
         self.source = source
         self.fx = Fx(raw.get("fx", {}), raw.get("minor_units", {}))
         self._cache: dict[tuple[str, str], RuleConfig] = {}
-        for jurisdiction in (None, *raw.get("jurisdiction", {})):  # fail at load, not mid-stream
-            self.rules("", jurisdiction or "")
+        # the regulator's ceiling on a wagering requirement, per jurisdiction; no tenant layer
+        # can raise it (UKGC: 10x from 19 January 2026)
+        self.wagering_caps: dict[str, int] = dict(raw.get("wagering_caps", {}))
+        # fail at load, not mid-stream: every pair the file names is resolved once
+        jurisdictions = ("", *raw.get("jurisdiction", {}))
+        tenants = {"": {}, **raw.get("tenant", {})}
+        for tenant, layers in tenants.items():
+            for jurisdiction in (*jurisdictions, *layers.get("jurisdiction", {})):
+                self.rules(tenant, jurisdiction)
 
     def rules(self, tenant: str, jurisdiction: str) -> RuleConfig:
         found = self._cache.get((tenant, jurisdiction))
@@ -216,6 +236,13 @@ class RiskConfig:
                 f"risk config {self.source} for tenant {tenant!r}, jurisdiction "
                 f"{jurisdiction!r} is invalid: {exc}"
             ) from None
+        cap = self.wagering_caps.get(jurisdiction)
+        if cap is not None and config.wagering.multiplier > cap:
+            raise ConfigError(
+                f"risk config {self.source} for tenant {tenant!r}, jurisdiction "
+                f"{jurisdiction!r}: wagering.multiplier {config.wagering.multiplier} is above "
+                f"the jurisdiction's cap of {cap} ([wagering_caps]): lower it to {cap} or less"
+            )
         self._cache[(tenant, jurisdiction)] = config
         return config
 

@@ -14,15 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.rules import aml, limits, rg
+from agents.rules import aml, limits, rg, wagering
 from agents.rules.config import RiskConfig
 from agents.rules.rule import Context, Event, Handler, ReadPast, Record, Rule, State
 from agents.rules.signals import Emitter, Signal, prune_fired
 from foundation.units import DAY_MS
 
 # The rules of a player, in the order they judge an event (and emit its signals).
-RULES: tuple[Rule, ...] = (limits.RULE, rg.RULE, aml.RULE)
-SIGNAL_TOPICS: tuple[str, ...] = tuple(rule.topic for rule in RULES)
+RULES: tuple[Rule, ...] = (limits.RULE, rg.RULE, aml.RULE, wagering.RULE)
+SIGNAL_TOPICS: tuple[str, ...] = tuple(rule.topic for rule in RULES if rule.topic)
+# ledger legs by the player account they are on: each account's entry ids grow in its own
+# commit order (its row lock orders them), so each has its own high-water mark
+LEDGER_HIGH = {"ledger_cdc": "ledger_high", "ledger_bonus": "ledger_bonus_high"}
 PAYMENT_MEMORY_MS = 35 * DAY_MS
 PRUNE_EVERY = 64
 
@@ -94,10 +97,11 @@ def prune(st: State, dedup_memory_ms: int) -> None:
 
 def is_duplicate(st: State, stem: str, event: Event) -> bool:
     """Remember the event; True when it was seen before (a replay or an upstream repeat)."""
-    if stem == "ledger_cdc":
-        if event["entry_id"] <= st.get("ledger_high", 0):
+    high = LEDGER_HIGH.get(stem)
+    if high is not None:
+        if event["entry_id"] <= st.get(high, 0):
             return True
-        st["ledger_high"] = event["entry_id"]
+        st[high] = event["entry_id"]
         return False
     if event["event_id"] in st["seen"]:
         return True
@@ -114,9 +118,12 @@ def apply_event(
     other topics; None for a duplicate."""
     if is_duplicate(st, stem, event):
         return None
+    for rule in RULES:  # a state written before its newest rule existed gets its slot
+        if rule.name not in st:
+            st[rule.name] = rule.new_state()
     st["seq"] += 1
     st["high"] = max(st["high"], event["occurred_at"])
-    if stem != "ledger_cdc":
+    if stem not in LEDGER_HIGH:
         st["jurisdiction"] = event["jurisdiction"]
         st["brand"] = event["brand_id"]
     if st["seq"] % PRUNE_EVERY == 0:
@@ -171,7 +178,8 @@ def judge_on_tick(
 
 
 def ledger_event(record: Event, st: State) -> Event:
-    """A player cash leg of the ledger as an event the RG rules understand."""
+    """A player leg of the ledger as an event the rules understand (cash legs: RG; bonus
+    legs: wagering)."""
     entry = record["after"]
     return {
         "event_id": f"ledger-entry:{entry['entry_id']}",
@@ -182,6 +190,8 @@ def ledger_event(record: Event, st: State) -> Event:
         "player_id": entry["player_id"],
         "trace_id": None,
         "kind": entry["kind"],
+        "amount_minor": entry["amount_minor"],
+        "currency": entry["currency"],
         "balance_after_minor": entry["balance_after_minor"],
         "transfer_id": entry["transfer_id"],
         "entry_id": entry["entry_id"],

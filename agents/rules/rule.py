@@ -73,13 +73,16 @@ def _no_prune(state: State, now_ms: int) -> None:
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule: `name` is its slot in the player's state and its read model's name."""
+    """A rule: `name` is its slot in the player's state and its read model's name; `topic`
+    the signal topic it emits on (None: it emits records only)."""
 
     name: str
-    topic: str
+    topic: str | None
     new_state: Callable[[], State]
     handlers: Mapping[str, Handler]
     read_model: Callable[[State, int, RuleConfig, RiskConfig], dict[str, str | int]]
     prune: Callable[[State, int], None] = _no_prune
     # runs after the handlers of every event the player gets (deferred judgements)
     after: Handler | None = None
+    # whether the player has this read model at all (a player who never had a bonus has none)
+    has_model: Callable[[State], bool] = lambda st: True

@@ -35,6 +35,11 @@ COLUMNS: dict[str, list[str]] = {
         "player_id", "value_minor", "threshold_minor", "window", "evidence", "occurred_at",
         "version",
     ],
+    "bonus_progress": [
+        "tenant_id", "bonus_id", "brand_id", "jurisdiction", "player_id", "currency",
+        "bonus_minor", "multiplier", "required_minor", "wagered_minor", "status", "granted_at",
+        "updated_at", "revision",
+    ],
 }  # fmt: skip
 
 
@@ -88,6 +93,17 @@ def signal(r: dict[str, Any], topic: str, offset: int) -> tuple[str, Row]:
     ]  # fmt: skip
 
 
+def bonus(r: dict[str, Any], topic: str, offset: int) -> tuple[str, Row]:
+    """`revision`, not the offset, is the version: a bonus's newest state wins even when an
+    older revision is re-sent later (a worker replaying after a crash)."""
+    return "bonus_progress", [
+        r["tenant_id"], r["bonus_id"], r["brand_id"], r["jurisdiction"], r["player_id"],
+        r["currency"], r["bonus_minor"], r["multiplier"], r["required_minor"],
+        r["wagered_minor"], r["status"], ts(r["granted_at"]), ts(r["updated_at"]),
+        r["revision"],
+    ]  # fmt: skip
+
+
 MAPPERS: dict[str, Callable[[dict[str, Any], str, int], tuple[str, Row] | None]] = {
     "ledger_cdc": ledger_entry,
     "bet_placed": bet_placed,
@@ -95,4 +111,5 @@ MAPPERS: dict[str, Callable[[dict[str, Any], str, int], tuple[str, Row] | None]]
     "payment_deposit": payment,
     "payment_withdrawal": payment,
     "signal": signal,
+    "bonus_wagering": bonus,
 }

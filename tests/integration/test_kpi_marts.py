@@ -7,26 +7,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.samples import event
 from tests.unit.rules_helpers import utc
-from tooling.supervisor import MartsSinkProcess, Supervisor
 from topics.admin import consumer_lag
 from topics.catalogue import FACT_TOPICS
 
 pytestmark = pytest.mark.integration
 D, D1, D_PREV, D40 = "2026-06-10", "2026-06-11", "2026-06-09", "2026-07-20"
-
-
-@pytest.fixture
-def sink(stack, tmp_path: Path, supervisor: Supervisor) -> Iterator[MartsSinkProcess]:
-    handle = MartsSinkProcess(tmp_path, f"wsmarts-{uuid.uuid4().hex[:8]}", supervisor)
-    yield handle
-    handle.stop()
 
 
 class Script:
@@ -81,6 +71,7 @@ class Script:
             "stake": -1,
             "withdrawal": -1,
             "bonus_stake": -1,
+            "bonus_forfeit": -1,
         }
         if kind == "bonus_convert":
             legs = [(player, "bonus", -amount), (player, "cash", amount)]

@@ -164,6 +164,29 @@ def ledger(ts: int, kind: str, balance: int, jurisdiction: str = "UKGC") -> tupl
     }
 
 
+def bonus_leg(
+    ts: int, kind: str, amount: int, currency: str = "GBP", jurisdiction: str = "UKGC"
+) -> tuple[str, dict]:
+    """A leg on the player's bonus account (bonus_grant +A, bonus_convert and bonus_forfeit
+    -A), as the wagering rule sees it."""
+    entry = next(_ids)
+    return "ledger_bonus", {
+        "event_id": f"ledger-entry:{entry}",
+        "occurred_at": ts,
+        "tenant_id": "t1",
+        "brand_id": "b1",
+        "jurisdiction": jurisdiction,
+        "player_id": "p1",
+        "trace_id": None,
+        "kind": kind,
+        "amount_minor": amount,
+        "currency": currency,
+        "balance_after_minor": None,
+        "transfer_id": f"tr{entry}",
+        "entry_id": entry,
+    }
+
+
 class Player:
     """One player's state run through the rules, collecting what fired."""
 

@@ -121,3 +121,31 @@ def query(
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_plain(v) for v in row])
+
+
+@app.command("tenant-analyst")
+def marts_tenant_analyst(
+    tenant: Annotated[str, typer.Argument(help="The tenant whose rows the analyst may read.")],
+    user: Annotated[str, typer.Option(help="Login to create (default: <tenant>_analyst).")] = "",
+    password_file: Annotated[
+        typer.FileText, typer.Option(help="File holding the login's password (- for stdin).")
+    ] = None,  # type: ignore[assignment]
+) -> None:
+    """Create a tenant's analyst login on a ClickHouse server: SELECT on the marts, rows of
+    TENANT only (a restrictive row policy); on the embedded engine the statements are parsed."""
+    from sinks.clickhouse.access import AccessError, apply, role_name, tenant_statements
+    from sinks.clickhouse.connect import connect
+
+    s = get_settings()
+    login = user or f"{tenant}_analyst"
+    if password_file is None:
+        fail("no password: give the login's password with --password-file PATH (or - for stdin)")
+    try:
+        statements = tenant_statements(
+            s.clickhouse_database, tenant, login, password_file.read().strip()
+        )
+    except AccessError as exc:
+        fail(str(exc))
+    ran = apply(connect(s), statements)
+    where = "created" if ran else "parsed only (the embedded engine has no access storage)"
+    console.print(f"{login}: role {role_name(tenant)}, rows of tenant {tenant}: {where}")

@@ -194,6 +194,9 @@ def _create_changelogs(app: faust.App, **kwargs: object) -> None:
     # itself (DurableTable), so the buffer may hold a few batches' worth.
     per_batch = len(app.tables) * settings.worker_batch_max
     app.producer.buffer.max_messages = PRODUCER_BUFFER_BATCHES * per_batch
+    from foundation import tracing
+
+    tracing.setup("wagerstream-worker")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT
 
 
 @app.page("/metrics")

@@ -45,6 +45,13 @@ PROCESSING = Histogram(
     ["agent"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
+PRODUCE_TO_MODEL = Histogram(
+    "wagerstream_produce_to_model_seconds",
+    "From an input record's Kafka timestamp (its producer's clock) until the read models of "
+    "its batch are written to Redis: what a reader of ws:* waits for a new event.",
+    ["agent"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 STATE_FLUSH_KEYS = Histogram(
     "wagerstream_state_flush_keys",
     "Changed table keys written back per state flush (one RocksDB put and one changelog "

@@ -18,7 +18,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import faust
@@ -28,7 +28,15 @@ from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from agents.app import DurableTable, app, read_models, serde, settings
-from agents.metrics import EVENTS_OUT, PROCESSING, SENT, STATE_FLUSH_KEYS, STATE_UNFLUSHED
+from agents.metrics import (
+    EVENTS_OUT,
+    PROCESSING,
+    PRODUCE_TO_MODEL,
+    SENT,
+    STATE_FLUSH_KEYS,
+    STATE_UNFLUSHED,
+)
+from foundation import tracing
 from foundation.background import guarded
 from foundation.logs import log_context
 from sinks.metrics import SINK_BATCH
@@ -55,6 +63,7 @@ class Send:
     topic: str
     key: bytes
     value: bytes
+    headers: list[tuple[str, bytes]] | None = None  # the trace it continues (traceparent)
 
 
 @dataclass
@@ -369,18 +378,29 @@ async def run_batched_agent(
             async with lock:
                 started = time.perf_counter()
                 state.check_generation(app.consumer_generation_id)
-                writes, sends = await _rule_batch(name, events, state, decoder, handler, progress)
+                links: list[tracing.Link] = []
+                writes, sends = await _rule_batch(
+                    name, events, state, decoder, handler, progress, links
+                )
                 handled.extend(events)
                 # outputs on the broker, then the state that remembers them, then read models;
                 # acks once all three are done (see `send_durably` for why this order)
-                await send_durably(name, sends, topics)
                 due = time.monotonic() - last_flush >= flush_every
-                written = write_state() if due else []
-                await _write_models(name, writes)
+                with tracing.maybe_span(f"{name} batch", links=links,
+                                        attributes={"events": len(events)}):  # fmt: skip
+                    with tracing.maybe_span("kafka send", attributes={"records": len(sends)}):
+                        await send_durably(name, sends, topics)
+                    with tracing.maybe_span("state flush", attributes={"due": due}):
+                        written = write_state() if due else []
+                    with tracing.maybe_span("redis write", attributes={"keys": len(writes)}):
+                        await _write_models(name, writes)
                 if due:
                     ack_once_durable(written)
+                written_at = time.time()
+                delay = PRODUCE_TO_MODEL.labels(name)
                 for event in events:
                     EVENTS_OUT.labels(name, event.message.topic).inc()
+                    delay.observe(max(0.0, written_at - event.message.timestamp))
                 STATE_UNFLUSHED.labels(name).set(unacked())
                 elapsed = time.perf_counter() - started
                 PROCESSING.labels(name).observe(elapsed / max(1, len(events)))
@@ -396,39 +416,79 @@ async def _rule_batch(
     decoder: Decoder,
     handler: Handler,
     progress: Progress | None,
+    links: list[tracing.Link] | None = None,
 ) -> tuple[list[VersionedWrite], list[Send]]:
     """Decode and rule every event of a batch over `state`: the newest read-model write per
-    key and the records to send. Undecodable and refused events go to the DLQ here."""
+    key and the records to send. Undecodable and refused events go to the DLQ here. Traced,
+    each event's span continues its producer's trace and is linked from the batch's span
+    (`links`), and what it sends carries that span onwards."""
     writes: dict[str, VersionedWrite] = {}
     sends: list[Send] = []
     for event in events:
         message = event.message
         if progress is not None:
             progress.saw(message.topic, message.partition, message.offset, message.timestamp * 1000)
-        decoded = await decoder.decode(event)
-        if decoded is None:
+        if tracing.ENABLED:
+            with tracing.span(
+                f"{message.topic} process",
+                kind=tracing.SpanKind.CONSUMER,
+                parent=tracing.parent_from(message.headers),
+                attributes={"messaging.system": "kafka",
+                            "messaging.destination.name": message.topic,
+                            "messaging.kafka.partition": message.partition,
+                            "messaging.kafka.offset": message.offset},
+            ) as current:  # fmt: skip
+                outcome = await _rule_event(name, event, state, decoder, handler, current)
+                if links is not None:
+                    links.append(tracing.link_to(current))
+                if outcome is not None and outcome.sends:
+                    carried = tracing.headers_of(current)
+                    outcome.sends[:] = [replace(send, headers=carried) for send in outcome.sends]
+        else:
+            outcome = await _rule_event(name, event, state, decoder, handler)
+        if outcome is None:
             continue
-        schema, record = decoded
-        state.event = event
-        try:
-            with log_context(trace_id=record.get("trace_id"),
-                             tenant_id=record.get("tenant_id"),
-                             brand_id=record.get("brand_id")):  # fmt: skip
-                outcome = handler(state, schema, record)
-        except DecodeError as exc:  # a rule refused the event before changing state
-            await decoder.dead_letter(event, exc)
-            continue
-        except Exception as exc:
-            log.exception("%s: processing failed", name)
-            await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
-            continue
-        if isinstance(outcome, list):
-            outcome = Outcome(writes=outcome)
         for write in outcome.writes:
             writes[write.key] = write  # versions only grow within a batch
         sends.extend(outcome.sends)
     # the newest write per key, computed while the batch's state is still current
     return [write.resolved() for write in writes.values()], sends
+
+
+async def _rule_event(
+    name: str,
+    event: faust.types.EventT,
+    state: BatchState,
+    decoder: Decoder,
+    handler: Handler,
+    span: tracing.Span | None = None,
+) -> Outcome | None:
+    """One event: decoded, then ruled; None when it went to the DLQ instead."""
+    with tracing.maybe_span("decode"):
+        decoded = await decoder.decode(event)
+    if decoded is None:
+        return None
+    schema, record = decoded
+    if span is not None:
+        span.set_attributes(tracing.event_attributes(record.get("after") or record))
+    state.event = event
+    try:
+        with (
+            log_context(trace_id=record.get("trace_id"), tenant_id=record.get("tenant_id"),
+                        brand_id=record.get("brand_id")),
+            tracing.maybe_span("rules", attributes={"schema": schema.stem}),
+        ):  # fmt: skip
+            outcome = handler(state, schema, record)
+    except DecodeError as exc:  # a rule refused the event before changing state
+        await decoder.dead_letter(event, exc)
+        return None
+    except Exception as exc:
+        log.exception("%s: processing failed", name)
+        await decoder.dead_letter(event, DecodeError("processing_error", repr(exc)))
+        return None
+    if isinstance(outcome, list):
+        outcome = Outcome(writes=outcome)
+    return outcome
 
 
 async def send_durably(
@@ -457,7 +517,9 @@ async def send_durably(
             if topic is None:
                 topic = topics[send.topic] = app.topic(send.topic)
             try:
-                futures.append(await topic.send(key=send.key, value=send.value))
+                futures.append(
+                    await topic.send(key=send.key, value=send.value, headers=send.headers)
+                )
             except (TimeoutError, KafkaError) as exc:  # no metadata yet, buffer full
                 futures.append(_failed(exc))
         results = await settle(futures, DELIVERY_DEADLINE_S)

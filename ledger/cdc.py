@@ -39,6 +39,7 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from psycopg import pq
 
+from foundation import tracing
 from foundation.kafka import producer_config
 from ledger.metrics import CDC_ACK_LATENCY, CDC_RECORDS, CDC_SLOT_LAG_BYTES, CDC_SLOT_LAG_SECONDS
 from ledger.pgoutput import Begin, Commit, Insert, Relation, format_lsn, parse, parse_lsn
@@ -214,11 +215,28 @@ class CdcRelay:
             if self.latencies is not None:
                 self.latencies.append(latency)
 
-        key = (record["after"]["player_id"] or record["after"]["tenant_id"]).encode()
+        after = record["after"]
+        key = (after["player_id"] or after["tenant_id"]).encode()
         value = self.serde.encode(self.topic, record)
+        headers = None
+        # a transfer's legs share one trace (its id is the transfer id); snapshot rows are
+        # history, not new work, and are not traced
+        if tracing.ENABLED and record["op"] == "c":
+            with tracing.span(
+                f"{self.topic} publish",
+                kind=tracing.SpanKind.PRODUCER,
+                trace_id=after["transfer_id"],
+                attributes={"messaging.system": "kafka", "messaging.destination.name": self.topic,
+                            "ledger.entry_id": after["entry_id"], "ledger.kind": after["kind"],
+                            "ledger.account_kind": after["account_kind"],
+                            **tracing.event_attributes(after)},
+            ) as span:  # fmt: skip
+                headers = tracing.headers_of(span)
         while True:
             try:
-                self.producer.produce(self.topic, value=value, key=key, on_delivery=delivered)
+                self.producer.produce(
+                    self.topic, value=value, key=key, headers=headers, on_delivery=delivered
+                )
                 return
             except BufferError:
                 self.producer.poll(0.05)

@@ -6,6 +6,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from foundation import tracing
 from foundation.kafka import producer_config
 from topics.serde import AvroSerde
 
@@ -13,6 +14,7 @@ from topics.serde import AvroSerde
 class EventProducer:
     def __init__(self, bootstrap: str, serde: AvroSerde, **config: Any) -> None:
         self.serde = serde
+        tracing.setup("wagerstream-loadgen")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT
         self.producer = Producer(producer_config(bootstrap, **config))
         self.errors: list[str] = []
 
@@ -21,7 +23,20 @@ class EventProducer:
             self.errors.append(f"{msg.topic()}: {err}")
 
     def send(self, topic: str, record: dict[str, Any]) -> None:
-        self.send_raw(topic, record["player_id"].encode(), self.serde.encode(topic, record))
+        """One event; traced, it starts the event's trace (its `trace_id`) and carries it in
+        a `traceparent` header."""
+        key, value = record["player_id"].encode(), self.serde.encode(topic, record)
+        if not tracing.ENABLED:
+            self.send_raw(topic, key, value)
+            return
+        with tracing.span(
+            f"{topic} publish",
+            kind=tracing.SpanKind.PRODUCER,
+            trace_id=record.get("trace_id"),
+            attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                        **tracing.event_attributes(record)},
+        ) as span:  # fmt: skip
+            self.send_raw(topic, key, value, tracing.headers_of(span))
 
     def send_raw(
         self,

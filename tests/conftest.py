@@ -211,6 +211,7 @@ class RelayHandle:
     log: Path
     port: int = field(default_factory=free_port)
     child: Child | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def proc(self) -> subprocess.Popen[bytes] | None:
@@ -221,7 +222,7 @@ class RelayHandle:
             f"relay-{self.slot}",
             self.log,
             self.port,
-            {**in_kubernetes(get_settings()), "WAGERSTREAM_CDC_SLOT": self.slot},
+            {**in_kubernetes(get_settings()), "WAGERSTREAM_CDC_SLOT": self.slot, **self.extra_env},
         )
         self.child = self.supervisor.start(child, timeout)
 

@@ -50,7 +50,9 @@ def test_every_wagerstream_variable_is_a_setting_and_secrets_come_from_files() -
     assert set(OURS) == {"topics", "migrate", "cdc", "marts", "worker"}
     for name, service in OURS.items():
         env = service["environment"]
-        assert [k for k in env if k not in names | files] == [], name
+        # besides ours, only OpenTelemetry's standard variables (read by its SDK)
+        assert [k for k in env if k not in names | files and not k.startswith("OTEL_")] == [], name
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
         # no credential inline: each is a file Compose mounts from its `secrets:`
         assert [k for k in env if k.removesuffix("_FILE") in names and
                 k.removeprefix("WAGERSTREAM_").lower() in SECRET_FIELDS] == [], name  # fmt: skip
@@ -69,7 +71,8 @@ def test_every_service_a_setting_names_is_there(tmp_path: Path) -> None:
     write_secrets(tmp_path, Settings())
     for name in ("postgres-dsn", "cdc-postgres-dsn", "redis-url", "clickhouse-url"):
         hosts.add(urlsplit((tmp_path / name).read_text()).hostname)
-    assert hosts == {"kafka", "schema-registry", "postgres", "redis", "clickhouse"}
+    hosts.add(urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"]).hostname)
+    assert hosts == {"kafka", "schema-registry", "postgres", "redis", "clickhouse", "jaeger"}
     assert hosts <= set(SERVICES)
     for name in ("cdc", "marts", "worker"):
         assert set(OURS[name]["depends_on"]) >= {"migrate", "schema-registry"}

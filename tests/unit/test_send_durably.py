@@ -21,7 +21,7 @@ class Topic:
         self.outcomes = outcomes
         self.sent: list[bytes] = []
 
-    async def send(self, *, key: bytes, value: bytes) -> asyncio.Future[Any]:
+    async def send(self, *, key: bytes, value: bytes, headers: Any = None) -> asyncio.Future[Any]:
         self.sent.append(value)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         outcome = self.outcomes.pop(0)
@@ -72,7 +72,9 @@ def test_resends_only_what_was_not_acknowledged_until_it_is() -> None:
 
 def test_a_send_that_cannot_start_is_retried_like_a_failed_delivery() -> None:
     class NoMetadataOnce(Topic):
-        async def send(self, *, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        async def send(
+            self, *, key: bytes, value: bytes, headers: Any = None
+        ) -> asyncio.Future[Any]:
             if not self.sent:
                 self.sent.append(value)
                 raise KafkaTimeoutError()

@@ -38,7 +38,7 @@ def cdc() -> None:
     import logging
     import logging.config
 
-    from foundation import http
+    from foundation import http, tracing
     from foundation.background import every
     from foundation.logs import logging_config
     from ledger.cdc import CdcRelay, RelayError, slot_lag_bytes
@@ -46,6 +46,7 @@ def cdc() -> None:
 
     s = get_settings()
     logging.config.dictConfig(logging_config(s.log_level))
+    tracing.setup("wagerstream-cdc")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT
     relay = CdcRelay(
         s.cdc_postgres, s.kafka, AvroSerde(registry_url=s.schema_registry_url), slot=s.cdc_slot
     )

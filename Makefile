@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint alerts format stack-up stack-down clean
+.PHONY: setup demo test lint alerts browser format stack-up stack-down clean
 
 setup: $(VENV)/.installed
 
@@ -31,11 +31,17 @@ alerts:
 		(apt-get update -q >/dev/null && $(APT) prometheus >/dev/null)
 	cd deploy && promtool check config prometheus.yml && promtool test rules alerts.test.yml
 
+# Debian's chromium, which the report test opens the demo report in (headless, through
+# Playwright; Playwright's own browser downloads are never used).
+browser:
+	@command -v chromium >/dev/null || $(APT) chromium >/dev/null || \
+		(apt-get update -q >/dev/null && $(APT) chromium >/dev/null)
+
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint alerts
+test: lint alerts browser
 	$(BIN)/wagerstream stack up
 	$(BIN)/wagerstream topics create
 	$(BIN)/pytest -q -ra

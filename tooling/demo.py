@@ -24,13 +24,14 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from agents.rules.config import default as risk_config
 from foundation.settings import Settings
 from ledger.migrate import migrate as migrate_ledger
 from loadgen.operator import HOUR_MS, PATTERNS, simulate
 from loadgen.producer import EventProducer
 from loadgen.runner import play
 from tooling import report, supervisor
-from tooling.promstats import scrape
+from tooling.promstats import histogram_buckets, quantile, scrape
 from tooling.stack.manager import Stack
 from tooling.supervisor import Child, Supervisor, query_sink
 from topics.admin import consumer_lag, create_topics, start_group_at_end
@@ -198,6 +199,20 @@ def _wait_lag(s: Settings, fleet: Fleet, what: str, timeout: float = 1200) -> No
     fleet.supervisor.wait(caught_up, what, timeout, progress=lambda: f"{left['events']} behind")
 
 
+def _latency_ms(ports: list[int]) -> dict[str, float]:
+    """Produce → Redis quantiles over every worker (their histograms summed)."""
+    total: dict[float, float] = {}
+    for port in ports:
+        for _, buckets in histogram_buckets(port, "wagerstream_produce_to_model_seconds",
+                                            "agent").items():  # fmt: skip
+            for upper, count in buckets:
+                total[upper] = total.get(upper, 0.0) + count
+    merged = sorted(total.items())
+    if not merged or merged[-1][1] == 0:
+        return {}
+    return {f"p{int(q * 100)}": quantile(merged, q) * 1000 for q in (0.5, 0.95, 0.99)}
+
+
 def _sum_metric(port: int, name: str) -> float:
     try:
         return sum(v for labels, v in scrape(port, name))
@@ -303,12 +318,19 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
     scores = report.score(labels, got, PATTERNS)
 
     console.rule("results")
-    brands = query_sink(
+    kpis = query_sink(
         s.marts_port,
-        f"""SELECT brand_id AS brand, currency, sum(handle_minor) AS handle,
-        sum(ggr_minor) AS ggr, sum(ngr_minor) AS ngr, sum(deposits_minor) AS deposits,
-        sum(ftd_count) AS ftd FROM wagerstream.kpi_daily WHERE tenant_id IN ({tenants})
-        GROUP BY brand, currency ORDER BY brand""",
+        f"""SELECT toString(day) AS day, brand_id, jurisdiction, reporting_currency,
+        handle_minor, ggr_minor, ngr_minor, deposits_minor, withdrawals_minor, ftd_count,
+        active_players, bets_count, unconverted_currencies
+        FROM wagerstream.kpi_daily_reporting WHERE tenant_id IN ({tenants})
+        ORDER BY day, brand_id, jurisdiction""",
+    )
+    alerts = query_sink(
+        s.marts_port,
+        f"""SELECT topic, code, severity, jurisdiction, player_id, value_minor,
+        threshold_minor, window, evidence, toString(occurred_at) AS occurred_at
+        FROM wagerstream.signals FINAL WHERE tenant_id IN ({tenants})""",
     )
     lags = query_sink(
         s.marts_port,
@@ -328,10 +350,7 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
             f"AND op = 'c' AND commit_ts >= fromUnixTimestamp64Milli({sim_start})",
         )
     ]
-    fresh_sorted = sorted(fresh)
-
-    def pct(q: float) -> int:
-        return fresh_sorted[min(len(fresh_sorted) - 1, int(q * len(fresh_sorted)))] if fresh else 0
+    latency = _latency_ms(fleet.worker_ports())
 
     throughput = [
         (t1, (v1 - v0) / (t1 - t0)) for (t0, v0), (t1, v1) in itertools.pairwise(samples) if t1 > t0
@@ -347,31 +366,40 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
         "ledger postings": counts["postings"],
         "sending took (s)": round(stats.seconds, 1),
         "peak worker events/s": round(max((v for _, v in throughput), default=0)),
-        "freshness p50 / p99 (ms)": f"{pct(0.5)} / {pct(0.99)}",
+        "freshness p50 / p99 (ms)": (
+            f"{report.percentile(fresh, 0.5):.0f} / {report.percentile(fresh, 0.99):.0f}"
+        ),
+        "produce → Redis p50 / p99 (ms)": (
+            f"{latency.get('p50', float('nan')):.0f} / {latency.get('p99', float('nan')):.0f}"
+        ),
         "ledger refusals": len(stats.refused),
     }
     index = report.write(
         opts.report_dir,
-        {
-            "throughput": throughput,
-            "sent": sent,
-            "kickoff_s": (traffic.kickoff_ms - sim_start) / 1000 / speedup,
-            "settle_lags_ms": by_product,
-            "brands": brands,
-            "scores": scores,
-            "freshness_ms": fresh,
-            "summary": summary,
-        },
+        report.ReportData(
+            summary=summary,
+            kpis=kpis,
+            signals=alerts,
+            scores=scores,
+            freshness_ms=fresh,
+            latency_ms=latency,
+            settle_lags_ms=by_product,
+            throughput=throughput,
+            sent=sent,
+            kickoff_s=(traffic.kickoff_ms - sim_start) / 1000 / speedup,
+            minor_units=risk_config().fx.minor_units,
+        ),
     )
 
-    table = Table("brand", "currency", "handle", "GGR", "NGR", "deposits", "FTD")
-    for b in brands:
+    table = Table("day", "brand", "jurisdiction", "currency", "handle", "GGR", "NGR", "FTD")
+    for k in kpis:
+        cur = k["reporting_currency"]
         table.add_row(
-            b["brand"],
-            b["currency"],
-            *(f"{b[k] / 100:,.2f}" for k in ("handle", "ggr", "ngr", "deposits")),
-            str(b["ftd"]),
-        )
+            k["day"], k["brand_id"], k["jurisdiction"], cur,
+            *(report.money(k[f], cur, risk_config().fx.minor_units)
+              for f in ("handle_minor", "ggr_minor", "ngr_minor")),
+            str(k["ftd_count"]),
+        )  # fmt: skip
     console.print(table)
     table = Table("pattern", "labelled", "signalled", "precision", "recall")
     for sc in scores:
@@ -392,4 +420,5 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
         "processes with `.venv/bin/wagerstream demo --stop`, the stack with "
         "`.venv/bin/wagerstream stack down`."
     )
-    return {"scores": scores, "report": index, "summary": summary, "refused": stats.refused}
+    return {"scores": scores, "report": index, "summary": summary, "refused": stats.refused,
+            "kpis": kpis, "signals": alerts}  # fmt: skip

@@ -13,7 +13,9 @@ from rich.console import Console
 
 from foundation.settings import Settings
 from ledger.cdc import drop_slot
-from loadgen.operator import PATTERNS
+from loadgen.operator import JURISDICTIONS, PATTERNS
+from tests.browser import render
+from tooling import report
 from tooling.demo import DemoOptions, run_demo, stop_fleet
 from tooling.supervisor import free_port
 
@@ -75,6 +77,11 @@ def test_short_demo_writes_the_report_and_finds_every_pattern(
         assert s.precision >= 0.95 and s.recall >= 0.95, (code, s)
     assert result["refused"] == []
     page = result["report"].read_text()
-    assert page.count("<img") == 5
-    for image in ("throughput", "settle_lag", "ggr_ngr", "signals", "freshness"):
-        assert (tmp_path / "report" / f"{image}.png").stat().st_size > 1000
+    assert page.count("<img src='data:image/png;base64,") == 4  # one file, charts inlined
+    assert {k["reporting_currency"] for k in result["kpis"]} == {"EUR"}
+    assert {k["jurisdiction"] for k in result["kpis"]} == set(JURISDICTIONS)
+    # the report as a reader sees it: every section, every chart loaded, nothing cut off
+    seen = render(result["report"], screenshot=tmp_path / "report.png")
+    assert seen.sections == list(report.SECTIONS)
+    assert len(seen.images) == 4 and all(width > 0 for _, width, _ in seen.images)
+    assert seen.overflowing == [] and seen.page_width <= seen.width

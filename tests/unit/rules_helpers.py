@@ -146,10 +146,19 @@ def limit(
     )
 
 
-def ledger(ts: int, kind: str, balance: int, jurisdiction: str = "UKGC") -> tuple[str, dict]:
-    """A player cash leg as the risk agent sees it (after `agents.rules.player.ledger_event`)."""
+def ledger(
+    ts: int,
+    kind: str,
+    balance: int | None,
+    jurisdiction: str = "UKGC",
+    amount: int = 0,
+    currency: str = "GBP",
+    stem: str = "ledger_cdc",
+) -> tuple[str, dict]:
+    """A player leg as the rules see it (after `agents.rules.player.ledger_event`): a cash
+    leg by default."""
     entry = next(_ids)
-    return "ledger_cdc", {
+    return stem, {
         "event_id": f"ledger-entry:{entry}",
         "occurred_at": ts,
         "tenant_id": "t1",
@@ -158,6 +167,8 @@ def ledger(ts: int, kind: str, balance: int, jurisdiction: str = "UKGC") -> tupl
         "player_id": "p1",
         "trace_id": None,
         "kind": kind,
+        "amount_minor": amount,
+        "currency": currency,
         "balance_after_minor": balance,
         "transfer_id": f"tr{entry}",
         "entry_id": entry,
@@ -169,22 +180,7 @@ def bonus_leg(
 ) -> tuple[str, dict]:
     """A leg on the player's bonus account (bonus_grant +A, bonus_convert and bonus_forfeit
     -A), as the wagering rule sees it."""
-    entry = next(_ids)
-    return "ledger_bonus", {
-        "event_id": f"ledger-entry:{entry}",
-        "occurred_at": ts,
-        "tenant_id": "t1",
-        "brand_id": "b1",
-        "jurisdiction": jurisdiction,
-        "player_id": "p1",
-        "trace_id": None,
-        "kind": kind,
-        "amount_minor": amount,
-        "currency": currency,
-        "balance_after_minor": None,
-        "transfer_id": f"tr{entry}",
-        "entry_id": entry,
-    }
+    return ledger(ts, kind, None, jurisdiction, amount, currency, stem="ledger_bonus")
 
 
 class Player:

@@ -142,6 +142,9 @@ def _rules(
     applied = rules.apply_event(st, stem, event, env)
     if applied is None:
         DUPLICATES.labels(stem).inc()
+        # a replay after a crash: the read models may have missed the state it found (see
+        # agents/settlement.py), so they are written again from it
+        outcome.writes.extend(_read_models(st, event))
         return outcome
     signals, records = applied
     if rules.awaiting_judgement(st):

@@ -45,7 +45,11 @@ def handle(
         SETTLE_LAG.labels(lag.product, lag.provider).observe(lag.lag_ms / 1000)
         if lag.after_start_ms is not None:
             SETTLE_AFTER_START.labels(lag.provider).observe(lag.after_start_ms / 1000)
-    writes = [bets_write(book, tenant, player)] if change.changed else []
+    # A bet event that changed nothing is mostly a replay after a crash: the state it finds
+    # may have reached its changelog while the read model written after it did not, so the
+    # model is written again from the state (a newer worker's version wins; the same worker's
+    # equal version is refused by Redis, so a true upstream duplicate costs one round trip).
+    writes = [bets_write(book, tenant, player)] if change.changed or stem != "bet_tick" else []
     return Outcome(writes=writes), change.signals
 
 

@@ -31,6 +31,9 @@ JURISDICTIONS = {  # jurisdiction → (currency, brand suffix, minor units per E
     "DE": ("EUR", "de", 1.0),
     "ON": ("CAD", "on", 1.47),
 }
+# the operator's bonus terms as the simulation applies them (the worker's are in risk.toml)
+BONUS_MULTIPLIER = 35
+CONTRIBUTION_PCT = {"sportsbook": 100, "casino": 100, "live_casino": 10}
 PATTERNS = (
     "structuring",
     "rapid_in_out",
@@ -150,6 +153,9 @@ class _Sim:
             "refund": amount,
             "stake": -amount,
             "withdrawal": -amount,
+            "bonus_grant": 0,  # on the bonus account
+            "bonus_forfeit": 0,
+            "bonus_convert": amount,  # bonus account → cash
         }[kind]
         self.balance[p.player] += delta
         assert self.balance[p.player] >= 0, "the simulation must never overdraw"
@@ -303,7 +309,12 @@ class _Sim:
                 amount=2 * cap,
                 until=None,
             )
-        turnover = 0
+        # one player in eight gets a welcome bonus at login (no random draw: the rest of the
+        # simulation stays what it was for a seed)
+        bonus = self.eur(p, 0.5) if index % 8 == 3 else 0
+        if bonus:
+            self.post(login + 1500, p, "bonus_grant", bonus)
+        turnover = wagered = 0
         for _ in range(bets):
             stake = max(1, int(base * rng.uniform(0.8, 1.2)))
             at = rng.randint(login + 2000, logout - 60_000)
@@ -317,6 +328,7 @@ class _Sim:
                 else:
                     match = rng.choice(later) if later else self.kickoff
                 settle = match + rng.randint(100, 115) * MINUTE_MS
+                product = "sportsbook"
                 self.bet(
                     at,
                     p,
@@ -340,8 +352,14 @@ class _Sim:
                     at + rng.randint(3, 60) * 1000,
                 )
             turnover += stake
+            wagered += stake * CONTRIBUTION_PCT[product] // 100
         if withdraws and deposit > turnover:
             self.withdraw(logout + MINUTE_MS, p, deposit - turnover, f"bank-{p.player}")
+        if bonus:
+            # the operator converts a bonus whose wagering its terms (the strictest, 35x) saw
+            # met, and forfeits the others when the session ends
+            met = wagered >= BONUS_MULTIPLIER * bonus
+            self.post(logout + 2 * MINUTE_MS, p, "bonus_convert" if met else "bonus_forfeit", bonus)
 
     # --- injected patterns ---------------------------------------------------------------
     def label(self, p: PlayerSpec, code: str) -> None:

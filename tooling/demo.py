@@ -351,6 +351,14 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
         )
     ]
     latency = _latency_ms(fleet.worker_ports())
+    bonuses = {
+        r["status"]: r["n"]
+        for r in query_sink(
+            s.marts_port,
+            "SELECT status, count() AS n FROM wagerstream.bonus_wagering "
+            f"WHERE tenant_id IN ({tenants}) GROUP BY status",
+        )
+    }
 
     throughput = [
         (t1, (v1 - v0) / (t1 - t0)) for (t0, v0), (t1, v1) in itertools.pairwise(samples) if t1 > t0
@@ -373,6 +381,11 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
             f"{latency.get('p50', float('nan')):.0f} / {latency.get('p99', float('nan')):.0f}"
         ),
         "ledger refusals": len(stats.refused),
+        "bonuses granted: converted / forfeited / still open": (
+            f"{sum(bonuses.values())}: {bonuses.get('converted', 0)} / "
+            f"{bonuses.get('forfeited', 0)} / "
+            f"{bonuses.get('active', 0) + bonuses.get('completed', 0)}"
+        ),
     }
     index = report.write(
         opts.report_dir,
@@ -421,4 +434,4 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
         "`.venv/bin/wagerstream stack down`."
     )
     return {"scores": scores, "report": index, "summary": summary, "refused": stats.refused,
-            "kpis": kpis, "signals": alerts}  # fmt: skip
+            "kpis": kpis, "signals": alerts, "bonuses": bonuses}  # fmt: skip

@@ -137,6 +137,11 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], numeric_from: i
     return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
 
 
+def _count(value: int | None) -> str:
+    """A nullable integer (a stuck bet has no value or threshold)."""
+    return "—" if value is None else f"{value:,}"
+
+
 def _evidence(ids: Sequence[str], shown: int = 3) -> str:
     """The first event ids the rule judged, and how many more (the mart has them all)."""
     more = f" (+{len(ids) - shown} more)" if len(ids) > shown else ""
@@ -386,8 +391,8 @@ def render(data: ReportData) -> str:
             _e(s["severity"]),
             _e(s["jurisdiction"]),
             _e(s["player_id"]),
-            f"{s['value_minor']:,}",
-            f"{s['threshold_minor']:,}",
+            _count(s["value_minor"]),
+            _count(s["threshold_minor"]),
             _e(s["window"]),
             f"<span>{_evidence(s['evidence'])}</span>",
         )

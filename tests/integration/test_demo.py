@@ -76,6 +76,9 @@ def test_short_demo_writes_the_report_and_finds_every_pattern(
         assert s.labelled == (9 if code == "shared_instrument" else 3), code
         assert s.precision >= 0.95 and s.recall >= 0.95, (code, s)
     assert result["refused"] == []
+    # one normal player in eight (19 of 150) got a bonus, each converted or forfeited at logout
+    bonuses = result["bonuses"]
+    assert sum(bonuses.values()) == 19 and set(bonuses) <= {"converted", "forfeited"}
     page = result["report"].read_text()
     assert page.count("<img src='data:image/png;base64,") == 4  # one file, charts inlined
     assert {k["reporting_currency"] for k in result["kpis"]} == {"EUR"}

@@ -37,6 +37,8 @@ def data(freshness_ms: list[int], latency_p99: float) -> report.ReportData:
     signals = [alert("aml_threshold", "MGA", n=i) for i in range(3)]
     signals += [alert("structuring", "UKGC", n=5), alert("rapid_in_out", "SE", n=6)]
     signals += [alert("night_play", "UKGC", topic="rg.signal", n=7)]  # not a labelled pattern
+    stuck = alert("stuck_bet", "ON", topic="settlement.alert", n=8)
+    signals += [{**stuck, "value_minor": None, "threshold_minor": None}]  # no amounts
     return report.ReportData(
         summary={"players": 150, "events sent": 12345},
         kpis=[
@@ -84,6 +86,7 @@ def test_the_report_as_text_marks_each_goal_and_scores_labelled_codes_only() -> 
     )  # labelled, none fired
     assert "1,234,567.89" in page  # brand-a's GGR, EUR with 2 decimals
     assert "src='data:image/png;base64," in page and "src='http" not in page
+    assert "<td>stuck_bet</td><td>high</td><td>ON</td><td>player-8</td><td>—</td><td>—</td>" in page
 
 
 @pytest.mark.parametrize("width", [1280, 700])

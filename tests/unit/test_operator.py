@@ -22,12 +22,24 @@ def test_same_seed_same_events_other_seed_other_events() -> None:
 
 def test_played_in_time_order_no_balance_goes_negative() -> None:
     traffic = simulate("t", 300, 5, START)
-    sign = {"deposit": 1, "win": 1, "refund": 1, "stake": -1, "withdrawal": -1}
-    balance: Counter = Counter()
+    # (cash, bonus) per unit of amount, as ledger/migrations/0002_post_transfer.sql posts them
+    legs = {"deposit": (1, 0), "win": (1, 0), "refund": (1, 0), "stake": (-1, 0),
+            "withdrawal": (-1, 0), "bonus_grant": (0, 1), "bonus_convert": (1, -1),
+            "bonus_forfeit": (0, -1)}  # fmt: skip
+    cash: Counter = Counter()
+    bonus: Counter = Counter()
+    kinds: Counter = Counter()
     for action in traffic.actions:  # the order the runner plays them, per player
         if action.post is not None:
-            balance[action.player] += sign[action.post.kind] * action.post.amount_minor
-            assert balance[action.player] >= 0, action
+            to_cash, to_bonus = legs[action.post.kind]
+            cash[action.player] += to_cash * action.post.amount_minor
+            bonus[action.player] += to_bonus * action.post.amount_minor
+            kinds[action.post.kind] += 1
+            assert cash[action.player] >= 0 and bonus[action.player] >= 0, action
+    # one normal player in eight (indices 3, 11, ..., 299) gets a bonus, closed at logout
+    assert kinds["bonus_grant"] == 38 == kinds["bonus_convert"] + kinds["bonus_forfeit"]
+    assert kinds["bonus_convert"] > 0 and kinds["bonus_forfeit"] > 0
+    assert all(b == 0 for b in bonus.values())
     assert all(
         a.at_ms <= b.at_ms for a, b in zip(traffic.actions, traffic.actions[1:], strict=False)
     )

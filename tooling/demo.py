@@ -199,16 +199,22 @@ def _wait_lag(s: Settings, fleet: Fleet, what: str, timeout: float = 1200) -> No
     fleet.supervisor.wait(caught_up, what, timeout, progress=lambda: f"{left['events']} behind")
 
 
-def _latency_ms(ports: list[int]) -> dict[str, float]:
-    """Produce → Redis quantiles over every worker (their histograms summed)."""
+def _latency_buckets(ports: list[int]) -> dict[float, float]:
+    """Produce → Redis histogram of every worker, summed: upper bound → cumulative count."""
     total: dict[float, float] = {}
     for port in ports:
         for _, buckets in histogram_buckets(port, "wagerstream_produce_to_model_seconds",
                                             "agent").items():  # fmt: skip
             for upper, count in buckets:
                 total[upper] = total.get(upper, 0.0) + count
-    merged = sorted(total.items())
-    if not merged or merged[-1][1] == 0:
+    return total
+
+
+def _latency_ms(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """Quantiles of the events handled between two readings (the traffic, not the catch-up
+    on what the topics held before it)."""
+    merged = sorted((upper, count - before.get(upper, 0.0)) for upper, count in after.items())
+    if not merged or merged[-1][1] <= 0:
         return {}
     return {f"p{int(q * 100)}": quantile(merged, q) * 1000 for q in (0.5, 0.95, 0.99)}
 
@@ -288,6 +294,7 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
             samples.append((time.monotonic() - began, total))
             time.sleep(1)
 
+    latency_before = _latency_buckets(fleet.worker_ports())
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     producer = EventProducer(s.kafka, AvroSerde(registry_url=s.schema_registry_url))
@@ -350,7 +357,7 @@ def _run_demo(s: Settings, opts: DemoOptions, console: Console, fleet: Fleet) ->
             f"AND op = 'c' AND commit_ts >= fromUnixTimestamp64Milli({sim_start})",
         )
     ]
-    latency = _latency_ms(fleet.worker_ports())
+    latency = _latency_ms(latency_before, _latency_buckets(fleet.worker_ports()))
     bonuses = {
         r["status"]: r["n"]
         for r in query_sink(

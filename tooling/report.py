@@ -142,7 +142,7 @@ def _count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def _evidence(ids: Sequence[str], shown: int = 3) -> str:
+def _evidence(ids: Sequence[str], shown: int = 2) -> str:
     """The first event ids the rule judged, and how many more (the mart has them all)."""
     more = f" (+{len(ids) - shown} more)" if len(ids) > shown else ""
     return _e(", ".join(ids[:shown])) + more

@@ -40,7 +40,7 @@ from foundation import tracing
 from foundation.background import guarded
 from foundation.logs import log_context
 from sinks.metrics import SINK_BATCH
-from sinks.read_models import VersionedWrite
+from sinks.read_models import VersionedWrite, newest
 from topics.deadletter import Decoder
 from topics.serde import DecodeError, LoadedSchema
 
@@ -448,8 +448,8 @@ async def _rule_batch(
             outcome = await _rule_event(name, event, state, decoder, handler)
         if outcome is None:
             continue
-        for write in outcome.writes:
-            writes[write.key] = write  # versions only grow within a batch
+        for write in outcome.writes:  # versions only grow within a batch
+            writes[write.key] = newest(writes.get(write.key), write)
         sends.extend(outcome.sends)
     # the newest write per key, computed while the batch's state is still current
     return [write.resolved() for write in writes.values()], sends

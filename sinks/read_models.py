@@ -21,11 +21,23 @@ class VersionedWrite:
     # sends only the newest per key, so expensive read models are computed once, at the end
     fields: Mapping[str, str | int] | Callable[[], Mapping[str, str | int]]
     model: str = ""
+    # the fields are part of the hash only (a wallet leg sets its own account's balance):
+    # a newer write of the same key in a batch adds to it instead of replacing it
+    partial: bool = False
 
     def resolved(self) -> VersionedWrite:
         if callable(self.fields):
             return replace(self, fields=self.fields())
         return self
+
+
+def newest(older: VersionedWrite | None, newer: VersionedWrite) -> VersionedWrite:
+    """The one write a batch sends for a key: the newer one, carrying the older one's fields
+    it does not set when both are partial (a bonus leg and a cash leg of one wallet)."""
+    if older is None or not (newer.partial and older.partial):
+        return newer
+    assert not callable(older.fields) and not callable(newer.fields)
+    return replace(newer, fields={**older.fields, **newer.fields})
 
 
 def model_key(prefix: str, tenant: str, model: str, player: str) -> str:

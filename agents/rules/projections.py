@@ -48,5 +48,6 @@ def wallet_writes(
                 "updated_at_ms": change.commit_ts_ms,
             },
             model="wallet",
+            partial=True,
         )
     ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agents.rules.projections import wallet_version, wallet_writes
+from sinks.read_models import newest
 from tests.samples import SAMPLES
 from topics.serde import SchemaStore
 
@@ -48,3 +51,17 @@ def test_a_transaction_spanning_the_first_snapshot_is_newer_than_the_history() -
     assert new.version > old.version
     assert (old.version, new.version) == (wallet_version(1000, 41), wallet_version(1100, 42))
     assert new.fields["lsn"] == 900  # the read model still shows the entry's own position
+
+
+def test_a_batch_keeps_both_legs_of_a_bonus_conversion() -> None:
+    """bonus_convert moves A from the bonus account to cash in one transaction: two legs, one
+    wallet key. A batch sends one write per key; it must carry both balances (it once kept
+    the cash leg only, leaving the bonus balance at A in Redis)."""
+    (bonus,) = wallet_writes(SCHEMA, cdc("bonus", 700, 20, 0))
+    (cash,) = wallet_writes(SCHEMA, cdc("cash", 700, 21, 1_500))
+    sent = newest(newest(None, bonus), cash)
+    assert sent.version == cash.version > bonus.version  # the newer leg's
+    assert (sent.fields["bonus_minor"], sent.fields["cash_minor"]) == (0, 1_500)
+    # a full read model (not partial) replaces what came before it
+    full = replace(cash, partial=False, fields={"cash_minor": 1})
+    assert newest(bonus, full).fields == {"cash_minor": 1}

@@ -21,20 +21,21 @@ def run(args: list[str], data: Path, code: str | None = None) -> str:
 def test_migrate_twice_then_query(tmp_path: Path) -> None:
     data = tmp_path / "ch"
     assert (
-        "applied 7: 0001_facts, 0002_kpi_marts, 0003_inserted_at, "
+        "applied 9: 0001_facts, 0002_kpi_marts, 0003_inserted_at, "
         "0004_access (parsed only: no access storage), "
         "0005_analyst_user (parsed only: no access storage), 0006_local_days, "
-        "0007_reporting_currency"
+        "0007_reporting_currency, 0008_bonus_wagering, "
+        "0009_row_policies (parsed only: no access storage)\n"
     ) in run(["marts", "migrate"], data)
     assert "applied 0: nothing to do" in run(["marts", "migrate"], data)
     out = run(["query", "SELECT name FROM system.tables WHERE database = 'wagerstream' "
                         "AND engine = 'ReplacingMergeTree' ORDER BY name"], data)  # fmt: skip
-    facts = ["bets", "duty_rates", "ledger_entries", "payments", "signals"]
+    facts = ["bets", "bonus_progress", "duty_rates", "ledger_entries", "payments", "signals"]
     assert [n for n in facts if n in out] == facts
     views = run(["query", "SELECT name FROM system.tables WHERE database = 'wagerstream' "
                           "AND engine = 'View' ORDER BY name"], data)  # fmt: skip
-    assert [n for n in ("kpi_daily", "player_value", "retention_cohorts") if n in views] == [
-        "kpi_daily", "player_value", "retention_cohorts"]  # fmt: skip
+    marts = ("bonus_wagering", "kpi_daily", "player_value", "retention_cohorts")
+    assert [n for n in marts if n in views] == list(marts)
 
 
 def test_replayed_batch_with_same_token_changes_nothing(tmp_path: Path) -> None:

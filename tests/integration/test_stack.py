@@ -94,4 +94,4 @@ def test_cli_status_and_schemas_check_on_this_repo(stack) -> None:
     assert "running" in result.output
     result = CliRunner().invoke(cli, ["schemas", "check"])
     assert result.exit_code == 0, result.output
-    assert "11 schema(s) backward compatible with HEAD" in result.output
+    assert "12 schema(s) backward compatible with HEAD" in result.output  # 11 + bonus_wagering

@@ -31,7 +31,8 @@ def marts_migrate() -> None:
         applied = migrate_with(connect(s), s)
     except MartsMigrationError as exc:
         fail(str(exc))
-    console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}")
+    console.print(f"applied {len(applied)}: {', '.join(applied) or 'nothing to do'}",
+                  soft_wrap=True)  # fmt: skip
 
 
 @app.command("sink")

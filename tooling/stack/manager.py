@@ -140,6 +140,7 @@ class Service:
 
     name: str = ""
     port: int = 0
+    start_timeout_s: float = 90
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -180,7 +181,7 @@ class Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.initialise()
         self.launch()
-        _wait(self.healthy, 90, self.name, self.log)
+        _wait(self.healthy, self.start_timeout_s, self.name, self.log)
         self.configure()
         return True
 
@@ -434,6 +435,9 @@ def redis_acl_rules(password: str, settings: Settings) -> list[str]:
 
 class Kafka(PidFileService):
     name = "kafka"
+    # a restart reloads every partition's log: a long-used stack has thousands (each test
+    # group's changelogs), and a soak's broker restart on a shared machine took over 90 s
+    start_timeout_s = 240
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

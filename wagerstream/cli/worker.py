@@ -17,6 +17,10 @@ from foundation.settings import get_settings
 LOOPS = {"asyncio": "aio", "uvloop": "uvloop"}  # WAGERSTREAM_WORKER_EVENT_LOOP → Faust's -L
 
 
+# Python's level names that Faust's `-l` spells differently (it refuses "warning")
+FAUST_LEVELS = {"warning": "warn", "critical": "crit", "fatal": "crit"}
+
+
 def faust_argv(
     loglevel: str, web_port: int, web_host: str, loop: str, quiet: bool = False
 ) -> list[str]:
@@ -24,7 +28,8 @@ def faust_argv(
     `quiet` drops Faust's banner, a terminal table, from a log file of JSON lines."""
     web = ["--web-port", str(web_port), "--web-bind", web_host, "--web-host", web_host]
     app = ["-A", "agents.app", "-L", LOOPS[loop], *(["--quiet"] if quiet else [])]
-    return [*app, "worker", "-l", loglevel.lower(), *web]
+    level = FAUST_LEVELS.get(loglevel.lower(), loglevel.lower())
+    return [*app, "worker", "-l", level, *web]
 
 
 def worker(

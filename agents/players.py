@@ -67,6 +67,10 @@ class Wakeups:
     def __init__(self) -> None:
         self.ticked: dict[tuple[str, str], float] = {}
         self.awaiting: dict[tuple[str, str], int] = {}
+        # the consumer generation whose partitions were last scanned for waiting requests:
+        # after a restart or a rebalance the new owner's memory has none of them
+        self.scanned_generation: int | None = None
+        self.generation: int | None = None
 
 
 PROGRESS = Progress()
@@ -136,6 +140,7 @@ def _rules(
 ) -> Outcome:
     """The player rules' effect of one event: signals, records, read models."""
     outcome = Outcome()
+    WAKEUPS.generation = app.consumer_generation_id  # handling: this generation's tables are ready
     st = batch.get(player_risk, f"{tenant}:{player}", rules.new_player)
     event = rules.ledger_event(record, st) if stem in rules.LEDGER_HIGH else record
     env = _env(batch)
@@ -143,8 +148,12 @@ def _rules(
     if applied is None:
         DUPLICATES.labels(stem).inc()
         # a replay after a crash: the read models may have missed the state it found (see
-        # agents/settlement.py), so they are written again from it
+        # agents/settlement.py), so they are written again from it; and a withdrawal request
+        # the state still holds for judgement needs a wake-up again, since the in-memory
+        # wake-ups died with the old process (a busy chaos run missed one rapid in/out)
         outcome.writes.extend(_read_models(st, event))
+        if rules.awaiting_judgement(st):
+            WAKEUPS.awaiting.setdefault((tenant, player), env.wall_ms)
         return outcome
     signals, records = applied
     if rules.awaiting_judgement(st):
@@ -239,11 +248,32 @@ async def scan_for_stuck_bets() -> None:
             continue
         WAKEUPS.ticked[(tenant, player)] = wall
         await _tick(tenant, player, wall)
+    if WAKEUPS.generation is not None and WAKEUPS.generation != WAKEUPS.scanned_generation:
+        WAKEUPS.scanned_generation = WAKEUPS.generation
+        found = _requests_waiting(wall)
+        if found:
+            log.info(
+                "%d withdrawal request(s) found waiting for judgement after a rebalance", found
+            )
     grace_ms = RISK.rules("", "").aml.rapid_in_out.grace_wall_seconds * 1000
     for (tenant, player), since in list(WAKEUPS.awaiting.items()):
         if wall * 1000 >= since + grace_ms:
             del WAKEUPS.awaiting[(tenant, player)]
             await _tick(tenant, player, wall)
+
+
+def _requests_waiting(wall: float) -> int:
+    """Wake-ups for every player of this worker's partitions whose state holds a withdrawal
+    request still waiting for its rapid in/out judgement: once per generation, because a
+    request handled by the previous owner (or before a restart) would otherwise wait for the
+    player's next event. Walks the table once; a rebalance costs far more."""
+    found = 0
+    for key, st in player_risk.items():
+        if isinstance(st, dict) and rules.awaiting_judgement(st):
+            tenant, _, player = str(key).partition(":")
+            WAKEUPS.awaiting.setdefault((tenant, player), int(wall * 1000))
+            found += 1
+    return found
 
 
 @guarded_timer(interval=settings.worker_gauge_interval_s)

@@ -135,9 +135,12 @@ def span(
         _NEXT_TRACE_ID.reset(token)
 
 
+NO_SPAN = contextlib.nullcontext()  # reusable: a block that does nothing
+
+
 def maybe_span(name: str, **kw: Any) -> contextlib.AbstractContextManager[Any]:
     """`span(name, ...)` when tracing is on, else a block that costs nothing."""
-    return span(name, **kw) if ENABLED else contextlib.nullcontext()
+    return span(name, **kw) if ENABLED else NO_SPAN
 
 
 def link_to(current: Span) -> Link:

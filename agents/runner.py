@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -22,6 +24,7 @@ from typing import Any, cast
 import faust
 import redis
 from aiokafka.errors import KafkaError
+from faust.streams import _current_event
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from agents.app import DurableTable, app, read_models, serde, settings
@@ -87,9 +90,9 @@ class BatchState:
     Quix Streams' checkpoint). A player with 50 events in a flush interval costs one RocksDB
     read, one JSON encode, one put and one changelog record.
 
-    A key is written back to the partition of the last event that touched it (a partition
-    this worker owns), in one bulk write per table (`DurableTable.write_back`). After a flush
-    the values stay cached,
+    Writing back happens with Faust's *current event* set to the last event that touched the
+    key, so the store writes the partition's RocksDB and the changelog record goes to that
+    event's partition (the partition this worker owns). After a flush the values stay cached,
     unchanged, up to `clean_max` keys, and the cache is dropped when the group's generation
     changes (a partition may have come back with state another worker wrote meanwhile).
     """
@@ -139,12 +142,11 @@ class BatchState:
             self._clean.clear()
             self._generation = generation
 
-    async def flush(self) -> int:
-        """Write every changed key back, one bulk write per table; returns how many."""
+    def flush(self) -> int:
+        """Write every changed key back; returns how many."""
         written = len(self._dirty)
-        per_table: dict[str, tuple[faust.Table, list[tuple[str, Any, faust.types.EventT]]]] = {}
         for (name, key), (table, value, event) in self._dirty.items():
-            per_table.setdefault(name, (table, []))[1].append((key, value, event))
+            self._put(table, key, value, event)
             if self._clean_max:
                 self._clean[(name, key)] = value
         self._dirty.clear()
@@ -152,15 +154,12 @@ class BatchState:
         if excess > 0:  # the oldest first: dicts keep insertion order
             for slot in list(itertools.islice(self._clean, excess)):
                 del self._clean[slot]
-        for table, entries in per_table.values():
-            await self._put(table, entries)
         return written
 
-    async def _put(
-        self, table: faust.Table, entries: list[tuple[str, Any, faust.types.EventT]]
-    ) -> None:
-        futures = await cast(DurableTable, table).write_back(entries)
-        for (key, value, event), fut in zip(entries, futures, strict=True):
+    def _put(self, table: faust.Table, key: str, value: Any, event: faust.types.EventT) -> None:
+        with _on_behalf_of(event):
+            table[key] = value
+        for fut in cast(DurableTable, table).take_unconfirmed():
             written = Written(table, key, value, event, fut)
             self._written.append(written)
             self._latest[(table.name, key)] = written
@@ -185,7 +184,6 @@ class BatchState:
         with a warning per `DELIVERY_DEADLINE_S`."""
         waiting = list(writes)
         attempt = 0
-        persisted: dict[tuple[str, int], tuple[faust.Table, int]] = {}
         while waiting:
             results = await settle([w.fut for w in waiting], DELIVERY_DEADLINE_S)
             still: list[Written] = []
@@ -194,10 +192,6 @@ class BatchState:
                 if error is None:
                     if self._latest.get(slot) is written:
                         del self._latest[slot]
-                    meta = cast(asyncio.Future, written.fut).result()
-                    at = (written.table.name, meta.partition)
-                    if at not in persisted or persisted[at][1] < meta.offset:
-                        persisted[at] = (written.table, meta.offset)
                     continue
                 if isinstance(error, TimeoutError):
                     still.append(written)  # in flight: the producer is still retrying
@@ -207,7 +201,7 @@ class BatchState:
                     still.append(newer)
                     continue
                 async with lock:
-                    await self._put(written.table, [(written.key, written.value, written.event)])
+                    self._put(written.table, written.key, written.value, written.event)
                     self._written.pop()  # confirmed here, not by the next flush
                 still.append(self._latest[slot])
             if still:
@@ -217,9 +211,19 @@ class BatchState:
                 if attempt > 1:
                     await pause(min(5.0, 0.1 * 2 ** (attempt - 2)))
             waiting = still
-        # recovery reads each partition's changelog from after its persisted offset
-        for (_, partition), (table, offset) in persisted.items():
-            cast(DurableTable, table).persisted(partition, offset)
+
+
+@contextlib.contextmanager
+def _on_behalf_of(event: faust.types.EventT) -> Iterator[None]:
+    """Make `event` Faust's current event for a table write. Faust's RocksDB store picks the
+    partition's database from the current event and has no public way to name it (upstream
+    could take a partition argument); its context variable is the one Faust private this
+    project uses, and only here."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 class Progress:
@@ -333,11 +337,11 @@ async def run_batched_agent(
     def unacked() -> int:
         return len(handled) + sum(len(events) for events, _ in confirming)
 
-    async def write_state() -> list[Written]:
+    def write_state() -> list[Written]:
         nonlocal last_flush
         last_flush = time.monotonic()
         if state.changed:
-            STATE_FLUSH_KEYS.labels(name).observe(await state.flush())
+            STATE_FLUSH_KEYS.labels(name).observe(state.flush())
         return state.take_written()
 
     def ack_once_durable(writes: list[Written]) -> None:
@@ -376,7 +380,7 @@ async def run_batched_agent(
             with guarded(f"{name}: state flush", log, flush_every):
                 async with lock:
                     if handled and time.monotonic() - last_flush >= flush_every:
-                        ack_once_durable(await write_state())
+                        ack_once_durable(write_state())
 
     def behind_by(events: list[faust.types.EventT]) -> int:
         """Records after these events on their partitions, by the consumer's high-water marks
@@ -428,7 +432,7 @@ async def run_batched_agent(
             with tracing.maybe_span("kafka send", attributes={"records": len(sends)}):
                 await send_durably(name, sends, topics)
             with tracing.maybe_span("state flush", attributes={"due": due}):
-                written = await write_state() if due else []
+                written = write_state() if due else []
             with tracing.maybe_span("redis write", attributes={"keys": len(writes)}):
                 await _write_models(name, writes)
         if due:

@@ -29,7 +29,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from agents.app import DurableTable, app, read_models, serde, settings
 from agents.metrics import (
-    BATCH_EVENTS,
     EVENTS_OUT,
     PROCESSING,
     PRODUCE_TO_MODEL,
@@ -293,8 +292,6 @@ async def run_batched_agent(
     max_: int = settings.worker_batch_max,
     within: float = settings.worker_batch_wait_s,
     flush_every: float = settings.worker_state_flush_s,
-    behind_max: int = settings.worker_batch_max_behind,
-    behind_wait: float = settings.worker_batch_wait_behind_s,
 ) -> None:
     """decode → rule → sink in batches: one Redis pipeline per batch, one table write per
     changed key per flush instead of one round trip per event.
@@ -308,13 +305,6 @@ async def run_batched_agent(
     rules' event-id memory, deterministic signal ids and versioned read models make the
     replay harmless. A background flush covers quiet periods and rebalances (Faust waits for
     every handled event to be acked before it gives partitions away).
-
-    Batches grow while the worker is behind (`keep_collecting`): up to `behind_max` events or
-    `behind_wait` seconds while a full batch waits on the partitions behind them, so a
-    backlog is handled in large batches (fewer read-model writes per key, fewer per-batch
-    round trips: 1.38x in the drain benchmark) and a worker keeping up still handles each
-    batch within `within`. Events collected that way are handled by a watchdog when no
-    further batch comes (a rebalance clears the buffers and waits for every taken event).
     """
     decoder = Decoder(app, serde, settings.max_clock_skew_ms, agent=name)
     topics: dict[str, faust.types.TopicT] = {}
@@ -331,8 +321,6 @@ async def run_batched_agent(
     last_flush = time.monotonic()
     counted: dict[str, Any] = {}
     delay = PRODUCE_TO_MODEL.labels(name)
-    pending: list[faust.types.EventT] = []  # taken from the stream, not handled yet
-    pending_since = 0.0
 
     def unacked() -> int:
         return len(handled) + sum(len(events) for events, _ in confirming)
@@ -382,114 +370,48 @@ async def run_batched_agent(
                     if handled and time.monotonic() - last_flush >= flush_every:
                         ack_once_durable(write_state())
 
-    def behind_by(events: list[faust.types.EventT]) -> int:
-        """Records after these events on their partitions, by the consumer's high-water marks
-        (unknown until a partition's first fetch after a rebalance: not counted)."""
-        newest: dict[Any, int] = {}
-        for event in events:
-            newest[event.message.tp] = event.message.offset
-        total = 0
-        for tp, offset in newest.items():
-            try:
-                high = app.consumer.highwater(tp)
-            except Exception:  # not assigned here any more
-                continue
-            if high is not None:
-                total += max(0, high - offset - 1)
-        return total
-
-    async def handle_pending() -> None:
-        """Handle every event taken so far, in order (the lock serialises the batch loop and
-        the watchdog; whoever gets it first takes them all)."""
-        nonlocal pending
-        await room.wait()  # back-pressure while the changelog is behind
-        async with lock:
-            events, pending = pending, []
-            if events:
-                await handle(events)
-
-    async def handle_stale() -> None:
-        """Handle collected events no further batch came for (the flow was suspended)."""
-        while True:
-            await asyncio.sleep(max(0.01, within))
-            if pending and (
-                time.monotonic() - pending_since >= behind_wait or not app.flow_control.is_active()
-            ):
-                with guarded(f"{name}: late batch", log, behind_wait):
-                    await handle_pending()
-
-    async def handle(events: list[faust.types.EventT]) -> None:
-        started = time.perf_counter()
-        state.check_generation(app.consumer_generation_id)
-        links: list[tracing.Link] = []
-        writes, sends = await _rule_batch(name, events, state, decoder, handler, progress, links)
-        handled.extend(events)
-        # outputs on the broker, then the state that remembers them, then read models;
-        # acks once all three are done (see `send_durably` for why this order)
-        due = time.monotonic() - last_flush >= flush_every
-        with tracing.maybe_span(f"{name} batch", links=links,
-                                attributes={"events": len(events)}):  # fmt: skip
-            with tracing.maybe_span("kafka send", attributes={"records": len(sends)}):
-                await send_durably(name, sends, topics)
-            with tracing.maybe_span("state flush", attributes={"due": due}):
-                written = write_state() if due else []
-            with tracing.maybe_span("redis write", attributes={"keys": len(writes)}):
-                await _write_models(name, writes)
-        if due:
-            ack_once_durable(written)
-        written_at = time.time()
-        for event in events:
-            topic = event.message.topic
-            counter = counted.get(topic)
-            if counter is None:  # one label lookup per topic, not per event
-                counter = counted[topic] = EVENTS_OUT.labels(name, topic)
-            counter.inc()
-            delay.observe(max(0.0, written_at - event.message.timestamp))
-        STATE_UNFLUSHED.labels(name).set(unacked())
-        BATCH_EVENTS.labels(name).observe(len(events))
-        elapsed = time.perf_counter() - started
-        PROCESSING.labels(name).observe(elapsed / max(1, len(events)))
-
     background = [
         asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush"),
         asyncio.create_task(ack_when_durable(), name=f"{name}-acks"),
-        asyncio.create_task(handle_stale(), name=f"{name}-late-batches"),
     ]
     try:
         async for events in stream.noack_take(max_, within):
-            if not pending:
-                pending_since = time.monotonic()
-            pending.extend(events)
-            if keep_collecting(
-                len(pending),
-                time.monotonic() - pending_since,
-                behind_by(events),
-                app.flow_control.is_active(),
-                max_,
-                behind_max,
-                behind_wait,
-            ):
-                continue
-            await handle_pending()
+            await room.wait()  # back-pressure while the changelog is behind
+            async with lock:
+                started = time.perf_counter()
+                state.check_generation(app.consumer_generation_id)
+                links: list[tracing.Link] = []
+                writes, sends = await _rule_batch(
+                    name, events, state, decoder, handler, progress, links
+                )
+                handled.extend(events)
+                # outputs on the broker, then the state that remembers them, then read models;
+                # acks once all three are done (see `send_durably` for why this order)
+                due = time.monotonic() - last_flush >= flush_every
+                with tracing.maybe_span(f"{name} batch", links=links,
+                                        attributes={"events": len(events)}):  # fmt: skip
+                    with tracing.maybe_span("kafka send", attributes={"records": len(sends)}):
+                        await send_durably(name, sends, topics)
+                    with tracing.maybe_span("state flush", attributes={"due": due}):
+                        written = write_state() if due else []
+                    with tracing.maybe_span("redis write", attributes={"keys": len(writes)}):
+                        await _write_models(name, writes)
+                if due:
+                    ack_once_durable(written)
+                written_at = time.time()
+                for event in events:
+                    topic = event.message.topic
+                    counter = counted.get(topic)
+                    if counter is None:  # one label lookup per topic, not per event
+                        counter = counted[topic] = EVENTS_OUT.labels(name, topic)
+                    counter.inc()
+                    delay.observe(max(0.0, written_at - event.message.timestamp))
+                STATE_UNFLUSHED.labels(name).set(unacked())
+                elapsed = time.perf_counter() - started
+                PROCESSING.labels(name).observe(elapsed / max(1, len(events)))
     finally:
         for task in background:
             task.cancel()
-
-
-def keep_collecting(
-    collected: int,
-    age_s: float,
-    behind: int,
-    flowing: bool,
-    max_: int,
-    behind_max: int,
-    behind_wait: float,
-) -> bool:
-    """Whether to wait for one more batch before handling what was collected: only while the
-    worker is behind (at least a full batch, `max_`, after the newest events taken), the flow
-    is not suspended, and the collection is below `behind_max` events and `behind_wait`
-    seconds."""
-    return flowing and behind >= max_ and collected < behind_max and age_s < behind_wait
 
 
 async def _rule_batch(

@@ -8,8 +8,6 @@ turned into UTC milliseconds, never as "start + 24 h".
 
 from __future__ import annotations
 
-import collections
-import functools
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,32 +23,13 @@ def local(ts_ms: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone(tz)
 
 
-@functools.lru_cache(maxsize=4096)
 def _ms(day: date, tz: ZoneInfo) -> int:
     """Milliseconds of local midnight starting `day` (midnight exists in every zone we use)."""
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
 
 
-# the last local days seen per zone, as (first ms, end ms, date): events arrive close in time,
-# so nearly every event's day is one of these and needs no time-zone conversion
-_RECENT_DAYS: dict[ZoneInfo, collections.deque[tuple[int, int, date]]] = {}
-
-
-def local_date(ts_ms: int, tz: ZoneInfo) -> date:
-    """The local calendar date of `ts_ms` in `tz` (the same as `local(ts_ms, tz).date()`)."""
-    recent = _RECENT_DAYS.get(tz)
-    if recent is None:
-        recent = _RECENT_DAYS[tz] = collections.deque(maxlen=4)
-    for first, end, day in recent:
-        if first <= ts_ms < end:
-            return day
-    day = local(ts_ms, tz).date()
-    recent.appendleft((_ms(day, tz), _ms(day + timedelta(days=1), tz), day))
-    return day
-
-
 def period_start_day(ts_ms: int, period: str, tz: ZoneInfo) -> date:
-    today = local_date(ts_ms, tz)
+    today = local(ts_ms, tz).date()
     if period == "day":
         return today
     if period == "week":
@@ -70,11 +49,7 @@ def _next_start(start: date, period: str) -> date:
 
 def period_key(ts_ms: int, period: str, tz: ZoneInfo) -> str:
     """`day:2026-03-29`, `week:2026-03-23`, `month:2026-03`: the window's name in signals."""
-    return _key(period, period_start_day(ts_ms, period, tz))
-
-
-@functools.lru_cache(maxsize=4096)
-def _key(period: str, start: date) -> str:
+    start = period_start_day(ts_ms, period, tz)
     return f"{period}:{start.isoformat()[:7] if period == 'month' else start.isoformat()}"
 
 

@@ -466,7 +466,7 @@ async def _rule_event(
     """One event: decoded, then ruled; None when it went to the DLQ instead. `span`: the
     event's own span when traced (decode and rules get a child each), else None, and no
     span object or attribute dict is made for the event."""
-    with tracing.span("decode") if span is not None else tracing.NO_SPAN:
+    with tracing.child_span(span, "decode"):
         decoded = await decoder.decode(event)
     if decoded is None:
         return None
@@ -478,9 +478,7 @@ async def _rule_event(
         with (
             log_context(trace_id=record.get("trace_id"), tenant_id=record.get("tenant_id"),
                         brand_id=record.get("brand_id")),
-            tracing.span("rules", attributes={"schema": schema.stem})
-            if span is not None
-            else tracing.NO_SPAN,
+            tracing.child_span(span, "rules", attributes={"schema": schema.stem}),
         ):  # fmt: skip
             outcome = handler(state, schema, record)
     except DecodeError as exc:  # a rule refused the event before changing state

@@ -14,7 +14,19 @@ the committed offset was 0, which Faust's commit check treats as unknown, commit
 and they are lost (faust-streaming issues #216, #606 describe the same family). Here a
 record that was not delivered, or was fetched for an assignment that has ended, stops the
 batch without touching the read offset; the seek that follows every rebalance reads it
-again. This belongs upstream.
+again.
+
+Two more ways to lose records, both found by a restart test on a busy machine: Faust resumes
+a new assignment's partitions before its seek to the committed offsets has finished, so a
+batch fetched meanwhile was handed to the streams and the seek's late reset of the read
+offset then wrote those records off as a compaction gap (89 settlements lost in one run); and
+Faust commits past a record at the committed offset that was never acked (it allows a
+one-offset hole there, for a transaction marker), which lost a settlement that never reached
+the stream. Here the fetch loop hands nothing over while a seek runs, a partition is never
+committed past its committed offset until that record is acked or known not to exist (a seek
+says where the next record must be; a first record past it proves the offsets between are
+compacted or markers), and the hole watch reads such a partition again. This belongs
+upstream.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from mode import Service, ServiceT
 from agents.metrics import REREAD
 
 HOLE_CHECK_S = 10.0  # a hole seen in two checks in a row is read again
+SEEK_WAIT_S = 60.0  # longest wait of the fetch loop for a seek to the committed offsets
 
 
 class SafeConsumer(faust_aiokafka.Consumer):
@@ -46,26 +59,66 @@ class SafeConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending_seeks: dict[TP, int] = {}
+        # where a seek put each partition: the offset its next record must have
+        self._next_offset: dict[TP, int] = {}
+        self._sought: dict[TP, int] = {}
+        self._seeks_running = 0
+        self._seek_epoch = 0  # bumped when a seek to the committed offsets starts and ends
+        self._seeks_done = asyncio.Event()
+        self._seeks_done.set()
 
     async def seek_to_committed(self) -> Any:
         offsets = await super().seek_to_committed()
         self._committed_zero = frozenset(tp for tp, offset in offsets.items() if offset == 0)
+        self._sought = {tp: o for tp, o in offsets.items() if o is not None and o >= 0}
         return offsets
 
     async def perform_seek(self) -> None:
-        await super().perform_seek()
-        for tp in self._committed_zero:
-            self._committed_offset[tp] = 0
+        """Faust's seek to the committed offsets, announced to the fetch loop (`_deliver`):
+        it may run while partitions already fetch (Faust resumes them first)."""
+        self._seeks_running += 1
+        self._seek_epoch += 1
+        self._seeks_done.clear()
+        try:
+            await super().perform_seek()
+            for tp in self._committed_zero:
+                self._committed_offset[tp] = 0
+            self._next_offset.update(self._sought)
+        finally:
+            self._seeks_running -= 1
+            self._seek_epoch += 1
+            if not self._seeks_running:
+                self._seeks_done.set()
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        if offset >= 0:
+            self._next_offset[TP(partition.topic, partition.partition)] = offset
+
+    def ack(self, message: Any) -> bool:
+        """Faust's ack, which leaves a record read twice (its offset already acked) in the
+        unacked set for ever; a rebalance then waits for it until its timeout."""
+        done = super().ack(message)
+        if not done:
+            self._unacked_messages.discard(message)
+        return done
 
     def _new_offset(self, tp: TP) -> int | None:
+        committed = self._committed_offset[tp]
         acked = self._acked[tp]
-        if self._committed_offset[tp] == 0 and acked and min(acked) > 1 and not self._gap[tp]:
-            return None  # offsets 0 and up were never acked: nothing to commit yet
+        if (
+            acked
+            and committed is not None
+            and min(acked) > committed
+            and not self._gap[tp].overlaps_point(committed)
+        ):
+            return None  # the record at the committed offset was never acked: a hole
         return super()._new_offset(tp)
 
     def holes(self, assignment: set[TP]) -> dict[TP, tuple[int, int]]:
         """Per assigned partition whose commit is stuck: (committed, lowest acked offset), when
-        no stream holds a record between them."""
+        no stream holds a record between them and the committed offset is not known to hold no
+        record (a gap)."""
         if not self.flow_active:
             return {}
         held = [(m.tp, m.offset) for m in list(self._unacked_messages)]
@@ -75,7 +128,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
             if tp not in assignment or not acked or committed is None:
                 continue
             low = min(acked)
-            if low - committed <= 1:  # Faust commits these (a marker may sit at `committed`)
+            if low <= committed or self._gap[tp].overlaps_point(committed):
                 continue
             if any(t == tp and committed <= offset < low for t, offset in held):
                 continue
@@ -142,9 +195,13 @@ class SafeConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, batch: Any, read_offset: Any, acks_enabled_for: Any) -> None:
         app = self.app
         since_yield = 0
+        epoch = self._seek_epoch
         async for tp, message in batch:
             if message.generation_id != app.consumer_generation_id or not self.flow_active:
                 return  # fetched for an assignment that has ended: the next seek reads it again
+            if self._seek_epoch != epoch:  # fetched while a seek ran: its position is unknown
+                await self._read_again_after_seek(tp, message, batch)
+                return
             since_yield += 1
             if since_yield > 100:
                 await asyncio.sleep(0)
@@ -153,8 +210,11 @@ class SafeConsumer(faust_aiokafka.Consumer):
             last = read_offset[tp]
             if last is not None and offset < last:
                 continue  # delivered before in this assignment
-            if last and offset - last > 1 and acks_enabled_for(message.topic):
-                await self._add_gap(tp, last + 1, offset)  # compacted or transaction markers
+            expected = self._next_offset.pop(tp, None)
+            if expected is None and last is not None:
+                expected = last + 1
+            if expected is not None and offset > expected and acks_enabled_for(message.topic):
+                self._no_records(tp, expected, offset)
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0
                 await self.commit()
@@ -167,6 +227,36 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 await self._seek_back(tp, offset, batch, message.generation_id)
                 return
             read_offset[tp] = offset
+
+    def _no_records(self, tp: TP, start: int, end: int) -> None:
+        """Offsets `start` to `end` (exclusive) hold no record (compacted, or transaction
+        markers): the commit counts them as done. Faust's own gap starts one past the
+        committed offset, which is why it commits over an unacked record there."""
+        gap = self._gap[tp]
+        gap.addi(start, end)
+        gap.merge_overlaps()
+
+    async def _read_again_after_seek(self, tp: TP, message: Any, rest: Any) -> None:
+        """A batch fetched while a seek to the committed offsets ran is not handed over: once
+        the seek is done each of its partitions is read again from the committed offset (or,
+        with none, from its first record here)."""
+        first = {tp: message.offset}
+        async for other, record in rest:  # already fetched: this fetches nothing more
+            if record.generation_id == message.generation_id:
+                first.setdefault(other, record.offset)
+        try:
+            await asyncio.wait_for(self._seeks_done.wait(), SEEK_WAIT_S)
+        except TimeoutError:
+            self.log.warning(
+                "seek to the committed offsets still running after %.0f s; "
+                "reading the fetched partitions again anyway",
+                SEEK_WAIT_S,
+            )
+        for partition, start in first.items():
+            committed = self._committed_offset[partition]
+            self.seek_before_next_fetch(partition, start if committed is None else committed)
+            REREAD.labels(partition.topic).inc()
+        self.log.info("%d partitions fetched during a seek: reading them again", len(first))
 
     async def _seek_back(self, tp: TP, offset: int, rest: Any, generation: int) -> None:
         """Seek each partition of an interrupted batch back to its first record not handed

@@ -136,9 +136,13 @@ def test_a_hole_below_acked_records_that_no_stream_holds_is_found() -> None:
         consumer._unacked_messages.add(held)
         assert consumer.holes({TOPIC}) == {}
         consumer._unacked_messages.discard(held)
-        # one offset short is what Faust commits over itself (a marker may sit there)
+        # one record short at the committed offset is a hole too (Faust commits over it)...
         consumer._acked[TOPIC][:] = [101, 102]
+        assert consumer.holes({TOPIC}) == {TOPIC: (100, 101)}
+        # ...unless that offset is known to hold no record (compacted, a transaction marker)
+        consumer._gap[TOPIC].addi(100, 101)
         assert consumer.holes({TOPIC}) == {}
+        consumer._gap[TOPIC].clear()
         # not assigned here, or during a rebalance: nothing to say
         consumer._acked[TOPIC][:] = [104]
         assert consumer.holes(set()) == {}
@@ -155,5 +159,72 @@ def test_a_committed_offset_of_zero_is_not_committed_past() -> None:
         assert consumer._new_offset(TOPIC) is None
         consumer._acked[TOPIC][:] = [0, 1, 2, 3]
         assert consumer._new_offset(TOPIC) == 4
+
+    _with_consumer(check)
+
+
+def test_an_unacked_record_at_the_committed_offset_is_not_committed_past() -> None:
+    """Faust commits 101-102 over an unacked 100 (a settlement that never reached the stream
+    was lost so); only a record known not to exist there may be passed."""
+
+    def check(consumer: SafeConsumer) -> None:
+        consumer._committed_offset[TOPIC] = 100
+        consumer._acked[TOPIC].extend([101, 102])
+        assert consumer._new_offset(TOPIC) is None
+        consumer._gap[TOPIC].addi(100, 101)
+        assert consumer._new_offset(TOPIC) == 103
+
+    _with_consumer(check)
+
+
+def test_a_batch_fetched_while_a_seek_runs_is_read_again_from_the_committed_offset() -> None:
+    """Faust resumes the partitions before its seek to the committed offsets ends: records
+    handed over meanwhile had their read offset reset under them and were written off as a
+    compaction gap. Here the loop stops at the first record after the seek began and reads
+    the partition again from the committed offset."""
+
+    async def seek_starts_during_41(consumer: SafeConsumer, message: Any) -> None:
+        if message.offset == 41:
+            consumer._seek_epoch += 2  # a seek began and ended while 41 was handed over
+            consumer._committed_offset[TOPIC] = 38
+
+    pending: dict[TP, int] = {}
+    records = [_record(40), _record(41), _record(42), _record(43)]
+    got, read = _deliver(records, seek_starts_during_41, pending=pending)
+    assert got == [40, 41] and read == 41 and pending == {TOPIC: 38}
+
+
+def test_a_first_record_past_where_a_seek_put_the_partition_proves_the_offsets_between_empty() -> (
+    None
+):
+    """After a seek to 40 the fetcher returns 43 first: 40-42 hold no record (compacted, or
+    transaction markers), so acking 43 and 44 commits up to 45."""
+
+    async def run() -> int | None:
+        app = faust.App("fetch-loop-test", broker="wagerstream://127.0.0.1:1", autodiscover=False)
+        consumer = app.consumer
+        assert isinstance(consumer, SafeConsumer)
+        app.consumer_generation_id = 7
+        consumer._committed_offset[TOPIC] = 40
+        consumer._read_offset[TOPIC] = 40
+        consumer._next_offset[TOPIC] = 40  # where the seek put the partition
+
+        async def callback(message: Any) -> None:
+            consumer._acked[TOPIC].append(message.offset)
+
+        consumer.callback = callback
+        await consumer._deliver(_batch([_record(43), _record(44)]), consumer._read_offset,
+                                lambda topic: True)  # fmt: skip
+        return consumer._new_offset(TOPIC)
+
+    assert asyncio.run(run()) == 45
+
+
+def test_a_record_read_twice_leaves_the_unacked_set_when_acked() -> None:
+    def check(consumer: SafeConsumer) -> None:
+        again = _record(101)
+        consumer._unacked_messages.add(again)
+        consumer.ack(again)
+        assert again not in consumer._unacked_messages
 
     _with_consumer(check)

@@ -319,6 +319,8 @@ async def run_batched_agent(
     room.set()
     lock = asyncio.Lock()  # one batch or one flush at a time
     last_flush = time.monotonic()
+    counted: dict[str, Any] = {}
+    delay = PRODUCE_TO_MODEL.labels(name)
 
     def unacked() -> int:
         return len(handled) + sum(len(events) for events, _ in confirming)
@@ -397,9 +399,12 @@ async def run_batched_agent(
                 if due:
                     ack_once_durable(written)
                 written_at = time.time()
-                delay = PRODUCE_TO_MODEL.labels(name)
                 for event in events:
-                    EVENTS_OUT.labels(name, event.message.topic).inc()
+                    topic = event.message.topic
+                    counter = counted.get(topic)
+                    if counter is None:  # one label lookup per topic, not per event
+                        counter = counted[topic] = EVENTS_OUT.labels(name, topic)
+                    counter.inc()
                     delay.observe(max(0.0, written_at - event.message.timestamp))
                 STATE_UNFLUSHED.labels(name).set(unacked())
                 elapsed = time.perf_counter() - started

@@ -43,13 +43,17 @@ class Decoder:
         self.app = app
         self.serde = serde
         self.max_skew_ms = max_skew_ms
+        self._counted: dict[str, Any] = {}
         self.agent = agent
         self._dlq_topics: dict[str, faust.types.TopicT] = {}
 
     async def decode(self, event: faust.types.EventT) -> tuple[LoadedSchema, dict[str, Any]] | None:
         """The decoded, validated record; None when it went to the DLQ instead."""
         message = event.message
-        EVENTS_IN.labels(self.agent, message.topic).inc()
+        counter = self._counted.get(message.topic)
+        if counter is None:  # one label lookup per topic, not per event
+            counter = self._counted[message.topic] = EVENTS_IN.labels(self.agent, message.topic)
+        counter.inc()
         try:
             return decode_checked(
                 self.serde, message.topic, message.value, message.key, self.max_skew_ms

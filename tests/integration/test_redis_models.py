@@ -51,3 +51,39 @@ def test_script_cache_loss_is_survived(stack, redis_client) -> None:
 
     assert asyncio.run(scenario()) == [True]
     assert redis_client.hget(key, "open_count") == "2"
+
+
+def test_a_batch_larger_than_one_script_call_keeps_order_and_refusals(stack, redis_client) -> None:
+    """450 writes span three script calls (`CHUNK` 200): each write's result comes back in its
+    place, refusals included, and a write with no fields sets only the version."""
+    prefix = f"ws:test-{uuid.uuid4().hex}:rg"
+    keys = [f"{prefix}:p{i}" for i in range(450)]
+
+    async def scenario() -> tuple[list[bool], list[bool]]:
+        writer = ReadModelWriter(stack.redis, "ws")
+        try:
+            first = await writer.write(
+                [VersionedWrite(k, "version", 10, {"n": i}) for i, k in enumerate(keys)]
+            )
+            second = await writer.write(
+                [
+                    VersionedWrite(
+                        k,
+                        "version",
+                        11 if i % 2 else 9,
+                        {} if i == 449 else {"n": i + 1000, "extra": "x"},
+                    )
+                    for i, k in enumerate(keys)
+                ]
+            )
+            return first, second
+        finally:
+            await writer.close()
+
+    first, second = asyncio.run(scenario())
+    assert first == [True] * 450
+    assert second == [i % 2 == 1 for i in range(450)]
+    assert redis_client.hgetall(keys[0]) == {"version": "10", "n": "0"}
+    assert redis_client.hgetall(keys[201]) == {"version": "11", "n": "1201", "extra": "x"}
+    assert redis_client.hgetall(keys[448]) == {"version": "10", "n": "448"}
+    assert redis_client.hgetall(keys[449]) == {"version": "11", "n": "449"}

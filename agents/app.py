@@ -14,13 +14,15 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import faust
+import rocksdict
 from faust.sensors import Monitor
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
-from faust.types import TP, ConsumerT, EventT, FutureMessage, Message, StreamT
+from faust.types import TP, ConsumerT, EventT, Message, RecordMetadata, StreamT
 from prometheus_client import generate_latest
 
 from agents.rules import config as risk_config
@@ -73,25 +75,47 @@ class RecoveringTables(TableManager):
 
 
 class DurableTable(faust.Table):
-    """Faust's Table (its `Table` setting) whose changelog sends can be awaited. Faust sends a
-    changelog record through its producer buffer and forgets the future, and its producer
-    flush before a commit gives up on that buffer after 0.1 s without a record sent (a busy
-    machine), so offsets can be committed ahead of the state that covers them. The runner
-    takes these futures after each write-back and acks its events only once they are done."""
+    """Faust's Table (its `Table` setting) written back in bulk, with changelog sends that can
+    be awaited.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unconfirmed: list[FutureMessage] = []
+    `write_back` is Kafka Streams' and Quix Streams' checkpoint write: per flush, one RocksDB
+    write batch per partition and one changelog record per changed key, each value encoded
+    once for both. Faust's own `table[key] = value` encodes every value twice, sends it
+    through its producer buffer (a task, a pending message and three callbacks per record)
+    and writes the partition's persisted offset to RocksDB per record; and its producer flush
+    before a commit gives up on that buffer after 0.1 s without a record sent (a busy
+    machine), so offsets could be committed ahead of the state that covers them. The runner
+    awaits the returned futures, then records each partition's persisted offset once
+    (`persisted`) and only then acks the events they cover. Reads and recovery stay Faust's:
+    the changelog holds exactly the bytes the store holds, as Faust's recovery expects."""
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
-        fut = super().send_changelog(*args, **kwargs)
-        self._unconfirmed.append(fut)
-        return fut
+    async def write_back(
+        self, entries: list[tuple[str, Any, EventT]]
+    ) -> list[Awaitable[RecordMetadata]]:
+        """Write (key, value, event whose partition it belongs to) entries; returns each
+        changelog record's future, in order."""
+        store = cast(RocksDBStore, self.data)
+        encoded = []
+        batches: dict[int, rocksdict.WriteBatch] = {}
+        for key, value, event in entries:
+            partition = event.message.partition
+            key_bytes, value_bytes = store._encode_key(key), store._encode_value(value)
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = rocksdict.WriteBatch(raw_mode=True)
+            batch.put(key_bytes, value_bytes)
+            store._key_index[key_bytes] = partition
+            encoded.append((key_bytes, value_bytes, partition))
+        for partition, batch in batches.items():
+            store._db_for_partition(partition).write(batch)
+        topic = self.changelog_topic.get_topic_name()
+        send = self.app.producer.send
+        return [await send(topic, k, v, partition, None, None) for k, v, partition in encoded]
 
-    def take_unconfirmed(self) -> list[FutureMessage]:
-        """The changelog sends since the last call (the caller waits for them)."""
-        taken, self._unconfirmed = self._unconfirmed, []
-        return taken
+    def persisted(self, partition: int, offset: int) -> None:
+        """The changelog holds this partition's state up to `offset` (recovery starts after)."""
+        tp = TP(self.changelog_topic.get_topic_name(), partition)
+        cast(RocksDBStore, self.data).set_persisted_offset(tp, offset)
 
 
 class FleetWorker(faust.Worker):

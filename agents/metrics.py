@@ -52,6 +52,13 @@ PRODUCE_TO_MODEL = Histogram(
     ["agent"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+BATCH_EVENTS = Histogram(
+    "wagerstream_batch_events",
+    "Events handled per agent batch: near WAGERSTREAM_WORKER_BATCH_MAX_BEHIND while the worker "
+    "works off a backlog, small while it keeps up.",
+    ["agent"],
+    buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10_000),
+)
 STATE_FLUSH_KEYS = Histogram(
     "wagerstream_state_flush_keys",
     "Changed table keys written back per state flush (one RocksDB put and one changelog "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -90,33 +91,36 @@ def test_a_send_that_cannot_start_is_retried_like_a_failed_delivery() -> None:
 
 
 class Table:
-    """Stands in for a `DurableTable`: each put makes one changelog future, resolved by
-    `outcomes` in order."""
+    """Stands in for a `DurableTable`: each key written back makes one changelog future,
+    resolved by `outcomes` in order, with a record's metadata (partition 0, the next offset)."""
 
     name = "player_risk"
 
     def __init__(self, outcomes: list[BaseException | None]) -> None:
         self.outcomes = outcomes
         self.puts: list[tuple[str, Any]] = []
-        self._futures: list[asyncio.Future[Any]] = []
+        self.persisted_at: list[tuple[int, int]] = []
 
     def get(self, key: str) -> Any:
         return None
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.puts.append((key, dict(value)))
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        outcome = self.outcomes.pop(0)
+    async def write_back(self, entries: list[tuple[str, Any, Any]]) -> list[asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
-        if outcome is None:
-            loop.call_later(0.01, fut.set_result, "metadata")
-        else:
-            loop.call_later(0.01, fut.set_exception, outcome)
-        self._futures.append(fut)
+        futures = []
+        for key, value, _ in entries:
+            self.puts.append((key, dict(value)))
+            fut: asyncio.Future[Any] = loop.create_future()
+            outcome = self.outcomes.pop(0)
+            if outcome is None:
+                meta = SimpleNamespace(partition=0, offset=len(self.puts) - 1)
+                loop.call_later(0.01, fut.set_result, meta)
+            else:
+                loop.call_later(0.01, fut.set_exception, outcome)
+            futures.append(fut)
+        return futures
 
-    def take_unconfirmed(self) -> list[asyncio.Future[Any]]:
-        taken, self._futures = self._futures, []
-        return taken
+    def persisted(self, partition: int, offset: int) -> None:
+        self.persisted_at.append((partition, offset))
 
 
 class Event:
@@ -135,7 +139,7 @@ def test_state_is_confirmed_only_when_its_changelog_is_acknowledged() -> None:
         state.event = Event()  # type: ignore[assignment]
         state.get(table, "t:p1", dict)["n"] = 1  # type: ignore[arg-type]
         state.get(table, "t:p2", dict)["n"] = 2  # type: ignore[arg-type]
-        assert state.flush() == 2
+        assert await state.flush() == 2
         writes = state.take_written()
         assert [w.key for w in writes] == ["t:p1", "t:p2"]
         await state.confirm("t4", writes, asyncio.Lock(), pause)
@@ -145,6 +149,8 @@ def test_state_is_confirmed_only_when_its_changelog_is_acknowledged() -> None:
     # p2's changelog record was refused once: it is written again, and only it
     assert table.puts == [("t:p1", {"n": 1}), ("t:p2", {"n": 2}), ("t:p2", {"n": 2})]
     assert pauses == []  # a refusal is retried at once; only repeated ones back off
+    # the partition's persisted offset is recorded once, at the newest record acknowledged
+    assert table.persisted_at == [(0, 2)]
 
 
 def test_a_refused_record_superseded_by_a_newer_write_is_not_written_again() -> None:
@@ -158,10 +164,10 @@ def test_a_refused_record_superseded_by_a_newer_write_is_not_written_again() -> 
         state = BatchState()
         state.event = Event()  # type: ignore[assignment]
         state.get(table, "t:p1", dict)["n"] = 1  # type: ignore[arg-type]
-        state.flush()
+        await state.flush()
         first = state.take_written()
         state.get(table, "t:p1", dict)["n"] = 2  # type: ignore[arg-type]
-        state.flush()
+        await state.flush()
         second = state.take_written()
         await state.confirm("t5", first, asyncio.Lock(), pause)
         await state.confirm("t5", second, asyncio.Lock(), pause)

@@ -228,3 +228,44 @@ def test_a_record_read_twice_leaves_the_unacked_set_when_acked() -> None:
         assert again not in consumer._unacked_messages
 
     _with_consumer(check)
+
+
+def test_a_callback_that_does_not_suspend_is_not_raced_against_the_flow() -> None:
+    """The common case (room in the stream's buffer) costs no task and no `wait_first`."""
+    raced: list[int] = []
+    current: list[int] = []
+
+    async def note_races(consumer: SafeConsumer, message: Any) -> None:
+        if not current:
+            original = consumer.wait_first
+
+            async def counting(*coros: Any, **kwargs: Any) -> Any:
+                raced.append(current[-1])
+                return await original(*coros, **kwargs)
+
+            consumer.wait_first = counting  # type: ignore[method-assign]
+        current.append(message.offset)
+        if message.offset == 42:
+            await asyncio.sleep(0.01)  # suspends once: raced, then resumed where it stopped
+
+    got, read = _deliver([_record(40), _record(41), _record(42), _record(43)], note_races)
+    assert (got, read) == ([40, 41, 42, 43], 43)
+    assert raced == [42]
+
+
+def test_an_interrupted_callback_is_cancelled_where_it_waits() -> None:
+    """A suspended callback the flow's suspension wins over is cancelled inside its own wait
+    (as Faust's own task per record would be), not left running."""
+    seen: list[str] = []
+
+    async def full_buffer_at_41(consumer: SafeConsumer, message: Any) -> None:
+        if message.offset == 41:
+            consumer.stop_flow()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                raise
+
+    got, read = _deliver([_record(40), _record(41), _record(42)], full_buffer_at_41)
+    assert (got, read, seen) == ([40], 40, ["cancelled"])

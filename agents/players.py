@@ -205,24 +205,40 @@ def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> O
 
 def read_past(partition: int, produced_ms: float) -> bool:
     """On `partition` of each topic the rapid in/out judgement needs, this worker has handled a
-    record produced after `produced_ms`, or everything the partition holds. A high-water mark
-    is only as fresh as the last fetch, so "everything" counts only once the request is
-    HIGHWATER_FRESH_MS old (a fetch that predates the player's stakes would claim the
-    partition was read to its end; the demo in CI caught one such false positive)."""
-    settled = time.time() * 1000 - produced_ms >= HIGHWATER_FRESH_MS
+    record produced after `produced_ms`, or everything the partition holds
+    (`partition_read_past`)."""
+    consumer = app.consumer
     for topic in aml.WATERMARK_TOPICS:
-        if PROGRESS.watermark(topic, partition) > produced_ms:
-            continue
-        if not settled:
-            return False
+        tp = TP(topic, partition)
         try:
-            high = app.consumer.highwater(TP(topic, partition))
+            high = consumer.highwater(tp)
+            polled = consumer.highwater_polled_ms(tp)
         except Exception:  # not assigned here or not fetched yet: not ready
             return False
-        # handled, not merely read: the stream buffer can hold the player's stakes unhandled
-        if high is None or PROGRESS.handled_offset(topic, partition) + 1 < high:
+        seen = PROGRESS.watermark(topic, partition)
+        handled = PROGRESS.handled_offset(topic, partition)
+        if not partition_read_past(seen, handled, high, polled, produced_ms):
             return False
     return True
+
+
+def partition_read_past(
+    watermark_ms: float, handled: int, high: int | None, polled_ms: int | None, produced_ms: float
+) -> bool:
+    """Whether a partition holds nothing produced before `produced_ms` that is unhandled: a
+    record produced after it was handled (`watermark_ms`), or every record up to the high-water
+    mark was handled, not merely read (the stream buffer can hold the player's stakes). A
+    high-water mark is only as fresh as the fetch that brought it (`polled_ms`), and a fetcher
+    that paused the partition (a full stream buffer on a busy machine) keeps an old one, so it
+    counts only when fetched `HIGHWATER_FRESH_MS` after the request was produced: the margin
+    covers clock skew and stakes produced just before the request but appended after it. (The
+    request's age alone was the test before; a busy demo in CI signalled a player whose stakes
+    were still unfetched.)"""
+    if watermark_ms > produced_ms:
+        return True
+    if high is None or polled_ms is None or polled_ms < produced_ms + HIGHWATER_FRESH_MS:
+        return False
+    return handled + 1 >= high
 
 
 @app.agent(player_topic)

@@ -116,6 +116,11 @@ class SafeConsumer(faust_aiokafka.Consumer):
             return None  # the record at the committed offset was never acked: a hole
         return super()._new_offset(tp)
 
+    def highwater_polled_ms(self, tp: TP) -> int | None:
+        """When the fetcher last learnt `tp`'s high-water mark (wall-clock ms; None before the
+        first fetch): a partition it paused keeps an old mark."""
+        return cast(int | None, self._thread._ensure_consumer().last_poll_timestamp(tp))
+
     def holes(self, assignment: set[TP]) -> dict[TP, tuple[int, int]]:
         """Per assigned partition whose commit is stuck: (committed, lowest acked offset), when
         no stream holds a record between them and the committed offset is not known to hold no

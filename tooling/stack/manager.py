@@ -548,14 +548,13 @@ class Kafka(PidFileService):
             "logger.apache.name = org.apache.kafka\nlogger.apache.level = warn\n"
         )
         if not (self.data / "meta.properties").exists():
-            cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = kafka_cluster_id()
             _run(
                 self._java(
                     "kafka.tools.StorageTool",
                     "format",
                     "--standalone",
-                    "-t",
-                    cluster_id,
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(self.config),
                 )
@@ -629,3 +628,13 @@ class Stack:
 
     def status(self) -> list[ServiceStatus]:
         return [svc.status() for svc in self.services]
+
+
+def kafka_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's own `random-uuid` makes it: base64url of a random UUID,
+    drawn again when it starts with '-', which the storage tool's argument parser would take
+    for an option (one fresh stack in 64 failed to format its broker so)."""
+    while True:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

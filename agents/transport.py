@@ -55,8 +55,6 @@ class SafeConsumer(faust_aiokafka.Consumer):
     then never commits the partition again. The watch reads such a partition again from its
     committed offset (the rules and sinks are idempotent, so what is read twice counts once)."""
 
-    _committed_zero: frozenset[TP] = frozenset()
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending_seeks: dict[TP, int] = {}
@@ -70,7 +68,6 @@ class SafeConsumer(faust_aiokafka.Consumer):
 
     async def seek_to_committed(self) -> Any:
         offsets = await super().seek_to_committed()
-        self._committed_zero = frozenset(tp for tp, offset in offsets.items() if offset == 0)
         self._sought = {tp: o for tp, o in offsets.items() if o is not None and o >= 0}
         return offsets
 
@@ -82,8 +79,9 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._seeks_done.clear()
         try:
             await super().perform_seek()
-            for tp in self._committed_zero:
-                self._committed_offset[tp] = 0
+            for tp, offset in self._sought.items():
+                if offset == 0:  # Faust stores it as None ("unknown")
+                    self._committed_offset[tp] = 0
             self._next_offset.update(self._sought)
         finally:
             self._seeks_running -= 1
@@ -244,10 +242,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         """A batch fetched while a seek to the committed offsets ran is not handed over: once
         the seek is done each of its partitions is read again from the committed offset (or,
         with none, from its first record here)."""
-        first = {tp: message.offset}
-        async for other, record in rest:  # already fetched: this fetches nothing more
-            if record.generation_id == message.generation_id:
-                first.setdefault(other, record.offset)
+        first = await _first_offsets(tp, message.offset, rest, message.generation_id)
         try:
             await asyncio.wait_for(self._seeks_done.wait(), SEEK_WAIT_S)
         except TimeoutError:
@@ -286,10 +281,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         the batch, the streams ack the records after it, and the ones dropped here become a
         hole that stops the partition's commits until the hole watch reads it again (on a busy
         CI machine that throttled a worker to an event a second)."""
-        first = {tp: offset}
-        async for other, message in rest:  # already fetched: this fetches nothing more
-            if message.generation_id == generation:
-                first.setdefault(other, message.offset)
+        first = await _first_offsets(tp, offset, rest, generation)
         for partition, start in first.items():
             self.seek_before_next_fetch(partition, start)
 
@@ -312,6 +304,17 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 await self.seek(tp, offset)
             except Exception:  # the hole watch repairs what this cannot
                 self.log.exception("could not seek %s back to %d", tp, offset)
+
+
+async def _first_offsets(tp: TP, offset: int, rest: Any, generation: int) -> dict[TP, int]:
+    """Per partition, the first offset of an interrupted batch not handed over: `offset` on
+    `tp`, and the first record of each other partition in the rest of the batch (already
+    fetched: iterating it fetches nothing more)."""
+    first = {tp: offset}
+    async for other, message in rest:
+        if message.generation_id == generation:
+            first.setdefault(other, message.offset)
+    return first
 
 
 class _Resumed:

@@ -71,6 +71,12 @@ STATE_UNFLUSHED = Gauge(
     "Events handled whose state is not written back yet, so not acked (replayed after a crash).",
     ["agent"],
 )
+STATE_GIVEN_UP = Counter(
+    "wagerstream_state_given_up_events_total",
+    "Handled events given up unwritten and unacked because the worker's membership lease "
+    "lapsed (a freeze past the session timeout): their partitions' next owner replays them.",
+    ["agent"],
+)
 SENT = Counter(
     "wagerstream_records_sent_total",
     "Records an agent sent to another topic (signals, repartitions).",

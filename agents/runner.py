@@ -32,6 +32,7 @@ from agents.metrics import (
     PRODUCE_TO_MODEL,
     SENT,
     STATE_FLUSH_KEYS,
+    STATE_GIVEN_UP,
     STATE_UNFLUSHED,
 )
 from foundation import tracing
@@ -48,6 +49,7 @@ TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, asyncio
 
 DELIVERY_DEADLINE_S = 30.0  # one wait for the broker's acknowledgements, then send again
 MAX_CONFIRMING = 8  # flushes whose changelog records may be unacknowledged at once
+LEASE_POLL_S = 0.05  # how often a worker whose lease lapsed looks again
 
 
 class Undelivered(Exception):
@@ -79,6 +81,7 @@ class Written:
     value: Any
     event: faust.types.EventT
     fut: Any
+    generation: int | None = None  # the consumer generation it was written in
 
 
 class BatchState:
@@ -132,6 +135,12 @@ class BatchState:
     def changed(self) -> int:
         return len(self._dirty)
 
+    def discard(self) -> None:
+        """Forget every change not written back, and every cached value: this worker may no
+        longer own the partitions they belong to (`agents.lease`)."""
+        self._dirty.clear()
+        self._clean.clear()
+
     def check_generation(self, generation: int) -> None:
         """Forget cached clean values once the group rebalanced (dirty ones are flushed by
         then: the rebalance waits until every handled event is acked)."""
@@ -161,7 +170,7 @@ class BatchState:
     ) -> None:
         futures = await cast(DurableTable, table).write_back(entries)
         for (key, value, event), fut in zip(entries, futures, strict=True):
-            written = Written(table, key, value, event, fut)
+            written = Written(table, key, value, event, fut, self._generation)
             self._written.append(written)
             self._latest[(table.name, key)] = written
 
@@ -176,13 +185,17 @@ class BatchState:
         writes: list[Written],
         lock: asyncio.Lock,
         pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        owns: Callable[[], bool] = lambda: True,
+        generation: Callable[[], int | None] = lambda: None,
     ) -> None:
         """Return once the changelog has acknowledged every write of `writes` (only then may
         the events they cover be acked: `DurableTable` says why Faust's own flush before a
         commit is not enough). A record the producer gave up on is written again, under the
-        batch lock, unless a newer write of the same key is on its way: that one covers it.
-        Waiting is unbounded (a broker that is down holds the acks back, never drops them)
-        with a warning per `DELIVERY_DEADLINE_S`."""
+        batch lock, unless a newer write of the same key is on its way: that one covers it,
+        and only while this worker `owns` the generation it was written in (`agents.lease`);
+        one from an ended generation is given up (its events' acks no longer count, and the
+        partition's owner replays them). Waiting is unbounded (a broker that is down holds
+        the acks back, never drops them) with a warning per `DELIVERY_DEADLINE_S`."""
         waiting = list(writes)
         attempt = 0
         persisted: dict[tuple[str, int], tuple[faust.Table, int]] = {}
@@ -205,6 +218,13 @@ class BatchState:
                 newer = self._latest.get(slot)
                 if newer is not None and newer is not written:
                     still.append(newer)
+                    continue
+                if written.generation != generation():
+                    if self._latest.get(slot) is written:
+                        del self._latest[slot]
+                    continue
+                if not owns():
+                    still.append(written)  # the lease may be renewed, or the rebalance ends it
                     continue
                 async with lock:
                     await self._put(written.table, [(written.key, written.value, written.event)])
@@ -333,12 +353,82 @@ async def run_batched_agent(
     def unacked() -> int:
         return len(handled) + sum(len(events) for events, _ in confirming)
 
-    async def write_state() -> list[Written]:
+    def owns() -> bool:
+        """Whether this worker's membership lease holds (`agents.lease`): only then may it
+        handle events or write state back (a consumer without one, in tests, always may)."""
+        consumer_owns = getattr(app.consumer, "owns", None)
+        return consumer_owns is None or bool(consumer_owns())
+
+    def generation() -> int:
+        return app.consumer_generation_id
+
+    async def write_state() -> list[Written] | None:
+        """Write the changed state back; None, writing nothing, when the lease has lapsed: a
+        worker dropped from the group must not write state over its successor's."""
         nonlocal last_flush
+        if not owns():
+            return None
         last_flush = time.monotonic()
         if state.changed:
             STATE_FLUSH_KEYS.labels(name).observe(await state.flush())
         return state.take_written()
+
+    def give_up() -> None:
+        """Drop every taken event and every change not written back, unacked: this worker
+        may have been dropped from the group (its lease lapsed) and a rebalance is revoking
+        its partitions. Their next owner replays the events from the committed offsets."""
+        nonlocal pending
+        dropped = pending + handled
+        pending = []
+        handled.clear()
+        state.discard()
+        forget = getattr(app.consumer, "forget", None)
+        if forget is not None:
+            forget(event.message for event in dropped)
+        if dropped:
+            STATE_GIVEN_UP.labels(name).inc(len(dropped))
+            log.warning(
+                "%s: membership lease lapsed; gave up %d events and their state unwritten "
+                "(the partitions' next owner replays them)", name, len(dropped),
+            )  # fmt: skip
+        STATE_UNFLUSHED.labels(name).set(unacked())
+
+    async def until_owner() -> bool:
+        """Wait while the lease has lapsed (a broker that is away, or a worker just woken from
+        a freeze until its next heartbeat is answered); False once a rebalance is revoking
+        the partitions meanwhile, after giving everything up."""
+        waited, warn_at = 0.0, 1.0
+        while not owns():
+            if not app.flow_control.is_active():
+                async with lock:
+                    give_up()
+                return False
+            await asyncio.sleep(LEASE_POLL_S)
+            waited += LEASE_POLL_S
+            if waited >= warn_at:
+                log.warning("%s: membership lease lapsed %.1f s ago; waiting for a heartbeat "
+                            "or a rebalance", name, waited)  # fmt: skip
+                warn_at *= 2
+        return True
+
+    async def before_revoke() -> None:
+        """A rebalance (or a stop) waits for every taken event to be acked: as the owner,
+        handle and write back everything now instead of at the next flush; otherwise give
+        it all up."""
+        nonlocal pending
+        async with lock:
+            if not owns():
+                give_up()
+                return
+            events, pending = pending, []
+            if events:
+                await handle(events)
+            if handled:
+                written = await write_state()
+                if written is None:
+                    give_up()
+                else:
+                    ack_once_durable(written)
 
     def ack_once_durable(writes: list[Written]) -> None:
         """Queue the handled events for acking once `writes` are on the changelog."""
@@ -358,7 +448,7 @@ async def run_batched_agent(
             with guarded(f"{name}: acks", log, 1.0):
                 while confirming:
                     events, writes = confirming[0]
-                    await state.confirm(name, writes, lock)
+                    await state.confirm(name, writes, lock, owns=owns, generation=generation)
                     for event in events:
                         await stream.ack(event)
                     confirming.popleft()
@@ -376,7 +466,9 @@ async def run_batched_agent(
             with guarded(f"{name}: state flush", log, flush_every):
                 async with lock:
                     if handled and time.monotonic() - last_flush >= flush_every:
-                        ack_once_durable(await write_state())
+                        written = await write_state()
+                        if written is not None:
+                            ack_once_durable(written)
 
     def behind_by(events: list[faust.types.EventT]) -> int:
         """Records after these events on their partitions, by the consumer's high-water marks
@@ -399,6 +491,8 @@ async def run_batched_agent(
         the watchdog; whoever gets it first takes them all)."""
         nonlocal pending
         await room.wait()  # back-pressure while the changelog is behind
+        if not await until_owner():
+            return
         async with lock:
             events, pending = pending, []
             if events:
@@ -428,10 +522,10 @@ async def run_batched_agent(
             with tracing.maybe_span("kafka send", attributes={"records": len(sends)}):
                 await send_durably(name, sends, topics)
             with tracing.maybe_span("state flush", attributes={"due": due}):
-                written = await write_state() if due else []
+                written = await write_state() if due else None
             with tracing.maybe_span("redis write", attributes={"keys": len(writes)}):
                 await _write_models(name, writes)
-        if due:
+        if written is not None:
             ack_once_durable(written)
         written_at = time.time()
         for event in events:
@@ -446,6 +540,9 @@ async def run_batched_agent(
         elapsed = time.perf_counter() - started
         PROCESSING.labels(name).observe(elapsed / max(1, len(events)))
 
+    hooks = getattr(app.consumer, "before_wait_empty", None)
+    if hooks is not None:
+        hooks.append(before_revoke)
     background = [
         asyncio.create_task(flush_when_quiet(), name=f"{name}-state-flush"),
         asyncio.create_task(ack_when_durable(), name=f"{name}-acks"),
@@ -470,6 +567,8 @@ async def run_batched_agent(
     finally:
         for task in background:
             task.cancel()
+        if hooks is not None and before_revoke in hooks:
+            hooks.remove(before_revoke)
 
 
 def keep_collecting(

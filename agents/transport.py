@@ -32,7 +32,8 @@ upstream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, ClassVar, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -40,10 +41,47 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
 
+from agents.lease import LEASE_SHARE, MembershipLease
 from agents.metrics import REREAD
 
 HOLE_CHECK_S = 10.0  # a hole seen in two checks in a row is read again
 SEEK_WAIT_S = 60.0  # longest wait of the fetch loop for a seek to the committed offsets
+
+
+def watch_heartbeats(coordinator: Any, lease: MembershipLease) -> None:
+    """Renew `lease` with every heartbeat aiokafka's group coordinator gets accepted, and void
+    it when one is refused because the member or its generation is unknown. aiokafka has no
+    heartbeat callback, so the coordinator's heartbeat request is wrapped on this one
+    instance (a callback belongs upstream)."""
+    if getattr(coordinator, "_wagerstream_lease", None) is lease:
+        return
+    beat = coordinator._do_heartbeat
+
+    async def heartbeat() -> bool:
+        sent, generation = time.monotonic(), coordinator.generation
+        accepted = bool(await beat())
+        if accepted:  # a rebalance in progress counts: the member stays in the group
+            lease.renew(sent, generation)
+        elif coordinator.generation != generation:  # reset: dropped from the group
+            lease.void()
+        return accepted
+
+    coordinator._do_heartbeat = heartbeat
+    coordinator._wagerstream_lease = lease
+
+
+class LeasedRebalanceListener(faust_aiokafka.ConsumerRebalanceListener):
+    """Faust's rebalance listener (the consumer's `RebalanceListener` setting), which also
+    renews the membership lease when the coordinator assigns a generation (the join that
+    assigned it renewed the session, a few milliseconds before this runs) and from then on
+    lets every accepted heartbeat renew it."""
+
+    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        coordinator = self._thread._ensure_consumer()._coordinator
+        lease = cast(SafeConsumer, self._thread.consumer).lease
+        lease.renew(time.monotonic(), coordinator.generation)
+        watch_heartbeats(coordinator, lease)
+        await super().on_partitions_assigned(assigned)
 
 
 class SafeConsumer(faust_aiokafka.Consumer):
@@ -53,10 +91,20 @@ class SafeConsumer(faust_aiokafka.Consumer):
     partition that no stream holds. Per partition the streams hand records on in order, so
     acked records above a record no stream holds mean that record was never handed over; Faust
     then never commits the partition again. The watch reads such a partition again from its
-    committed offset (the rules and sinks are idempotent, so what is read twice counts once)."""
+    committed offset (the rules and sinks are idempotent, so what is read twice counts once).
+
+    And a membership lease (`agents.lease`): `owns()` says whether this worker may still act
+    on what it was assigned, and `before_wait_empty` lets the agents write back or give up
+    their unacked events when a rebalance (or a stop) starts waiting for them."""
+
+    RebalanceListener: ClassVar[type[faust_aiokafka.ConsumerRebalanceListener]] = (
+        LeasedRebalanceListener
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.lease = MembershipLease(self.app.conf.broker_session_timeout * LEASE_SHARE)
+        self.before_wait_empty: list[Callable[[], Awaitable[None]]] = []
         self._pending_seeks: dict[TP, int] = {}
         # where a seek put each partition: the offset its next record must have
         self._next_offset: dict[TP, int] = {}
@@ -94,9 +142,33 @@ class SafeConsumer(faust_aiokafka.Consumer):
         if offset >= 0:
             self._next_offset[TP(partition.topic, partition.partition)] = offset
 
+    def owns(self) -> bool:
+        """Whether the lease on this generation's assignment holds."""
+        return self.lease.holds(self.app.consumer_generation_id)
+
+    async def wait_empty(self) -> None:
+        """Faust's wait for every taken event to be acked (a rebalance's revoke, a stop), after
+        the agents' hooks: they write back and ack what they hold, or give it up."""
+        for hook in list(self.before_wait_empty):
+            try:
+                await hook()
+            except Exception:  # the wait below still ends once the events are acked or given up
+                self.log.exception("an agent's hook before the wait for its events failed")
+        await super().wait_empty()
+
+    def forget(self, messages: Iterable[Any]) -> None:
+        """Events given up unacked: the rebalance stops waiting for them (the partition's next
+        owner reads them again from the committed offset)."""
+        for message in messages:
+            self._unacked_messages.discard(message)
+
     def ack(self, message: Any) -> bool:
         """Faust's ack, which leaves a record read twice (its offset already acked) in the
-        unacked set for ever; a rebalance then waits for it until its timeout."""
+        unacked set for ever (a rebalance then waits for it until its timeout), and which
+        would count an event fetched in an ended generation towards the next one's commit."""
+        if message.generation_id != self.app.consumer_generation_id:
+            self._unacked_messages.discard(message)
+            return False
         done = super().ack(message)
         if not done:
             self._unacked_messages.discard(message)

@@ -1,6 +1,7 @@
 """Produce → visible in the Redis read model, at a fixed rate below the worker's maximum.
 
     .venv/bin/wagerstream bench latency [--runs 3] [--seconds 60] [--rate N]
+        [--variant NAME:SETTING=VALUE[,SETTING=VALUE] ...]
 
 A fresh worker (`WAGERSTREAM_WORKER_OFFSET_RESET=latest`, so it skips the retained backlog) gets
 mixed
@@ -10,6 +11,10 @@ throughput result, the issue's "half the maximum". One event in `PROBE_EVERY` is
 exactly when the worker has written that event's read model. A poller checks the outstanding
 probes' keys every 2 ms; latency is from just before `produce()` to the first poll that sees
 the key, so it includes the producer's linger, the broker, Faust's batching and Redis.
+
+With `--variant`, each round runs a worker with the defaults and then one per variant, at the
+same rate, so each pair sees the same machine; the result (`<date>-latency-variants.json`)
+gives each variant's percentiles and its p50/p99 ratios to the defaults of the same round.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from typing import Any
 import redis
 
 from bench.results import RESULTS, save
+from bench.throughput import parse_variant
 from foundation.settings import Settings
 from foundation.units import HOUR_MS
 from loadgen.bets import generate
 from loadgen.operator import kafka_events
 from loadgen.producer import EventProducer
 from sinks.read_models import model_key
-from tooling.supervisor import Supervisor, free_port, worker
+from tooling.supervisor import Supervisor, cpu_s, free_port, worker
 from topics.serde import AvroSerde
 
 PROBE_EVERY = 20
@@ -103,7 +109,9 @@ def _background(rate: float, seconds: float) -> list[tuple[str, dict[str, Any]]]
     return list(itertools.islice(events, int(rate * seconds * 1.1) + 1))
 
 
-def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
+def measure(
+    settings: Settings, rate: float, seconds: float, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
     app_id = f"bench-lat-{uuid.uuid4().hex[:6]}"
     template = probe_template()
     tenant = template["tenant_id"]
@@ -115,14 +123,16 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
         "WAGERSTREAM_STATE_DIR": str(workdir / "state"),
         "WAGERSTREAM_WORKER_OFFSET_RESET": "latest",
         "WAGERSTREAM_LOG_LEVEL": "WARNING",
+        **(extra or {}),
     }
     sup = Supervisor()
     producer = EventProducer(settings.kafka, AvroSerde(registry_url=settings.schema_registry_url))
     watcher = ProbeWatcher(settings.redis)
     try:
-        sup.start(worker("worker", workdir / "worker.log", port, env), timeout=300)
+        child = sup.start(worker("worker", workdir / "worker.log", port, env), timeout=300)
         watcher.start()
         began = time.monotonic()
+        cpu_began = cpu_s(child.pid)
         sent = probes = 0
         while (now := time.monotonic()) < began + seconds:
             due = int((now - began) * rate)
@@ -135,7 +145,9 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
                     producer.send(topic, record)
                 sent += 1
             time.sleep(0.001)
-        achieved = sent / (time.monotonic() - began)
+        elapsed = time.monotonic() - began
+        cpu = cpu_s(child.pid) - cpu_began
+        achieved = sent / elapsed
         producer.flush()
         deadline = time.monotonic() + 30
         while watcher.pending and time.monotonic() < deadline:
@@ -144,7 +156,13 @@ def measure(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
         watcher.stopped.set()
         sup.check()
         sup.stop_all()
-    return {"rate_per_s": achieved, **percentiles(watcher, f"see {workdir}")}
+    return {
+        "rate_per_s": achieved,
+        # the worker's CPU over the measured seconds: what the batch settings cost per event
+        "worker_cpu_us_per_event": cpu / sent * 1e6,
+        "worker_cpu_share": cpu / elapsed,
+        **percentiles(watcher, f"see {workdir}"),
+    }
 
 
 def percentiles(watcher: ProbeWatcher, where: str) -> dict[str, float]:
@@ -164,8 +182,30 @@ def percentiles(watcher: ProbeWatcher, where: str) -> dict[str, float]:
 
 
 def run(
-    settings: Settings, runs: int = 3, seconds: float = 60, rate: float | None = None
+    settings: Settings,
+    runs: int = 3,
+    seconds: float = 60,
+    rate: float | None = None,
+    variants: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     target = rate or default_rate()
-    results = [measure(settings, target, seconds) for _ in range(runs)]
-    return save("latency", results, target_rate_per_s=target, seconds=seconds)
+    parsed = [parse_variant(v) for v in variants]
+    if not parsed:
+        results = [measure(settings, target, seconds) for _ in range(runs)]
+        return save("latency", results, target_rate_per_s=target, seconds=seconds)
+    rounds = []
+    for _ in range(runs):
+        defaults = measure(settings, target, seconds)
+        row: dict[str, Any] = {"defaults": defaults}
+        for name, env in parsed:
+            variant = row[f"variant_{name}"] = measure(settings, target, seconds, env)
+            for cut in ("p50_ms", "p99_ms"):
+                row[f"{cut[:3]}_ratio_{name}_to_defaults"] = variant[cut] / defaults[cut]
+        rounds.append(row)
+    return save(
+        "latency-variants",
+        rounds,
+        target_rate_per_s=target,
+        seconds=seconds,
+        variants={name: env for name, env in parsed},
+    )

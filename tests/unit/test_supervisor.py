@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tooling.supervisor import POLL_S, Child, ChildExited, Supervisor
+from tooling.supervisor import POLL_S, Child, ChildExited, Supervisor, cpu_s
 
 
 def python(name: str, code: str, log: Path, **kw: object) -> Child:
@@ -115,3 +115,14 @@ def test_free_ports_are_below_the_ephemeral_range() -> None:
     assert all(PORT_FLOOR <= p < low for p in ports) and len(ports) > 1
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", ports.pop()))
+
+
+def test_cpu_seconds_of_a_process_match_its_own_clock_and_are_zero_once_it_is_gone():
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # burn a third of a second of CPU
+        pass
+    # /proc counts in clock ticks (10 ms): the process's own CPU clock is the reference
+    assert abs(cpu_s(os.getpid()) - time.process_time()) < 0.05
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert cpu_s(gone.pid) == 0.0

@@ -107,10 +107,14 @@ def bench_latency(
         float | None,
         typer.Option(help="Events/s; default half the last throughput benchmark's full worker."),
     ] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:SETTING=VALUE[,SETTING=VALUE]: a worker with other settings."),
+    ] = None,
 ) -> None:
     """Produce → visible in the Redis read model, p50/p95/p99, at a fixed rate."""
     import json
 
     from bench.latency import run
 
-    print(json.dumps(run(get_settings(), runs, seconds, rate), indent=2))
+    print(json.dumps(run(get_settings(), runs, seconds, rate, tuple(variant or ())), indent=2))

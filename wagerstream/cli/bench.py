@@ -90,13 +90,16 @@ def bench_peak(
 def bench_rules(
     runs: Annotated[int, typer.Option(help="Runs; the figure is the median.")] = 3,
     events: Annotated[int, typer.Option(help="Simulated events per run.")] = 30_000,
+    heavy_bets: Annotated[
+        int, typer.Option(help="Bets of the one heavy casino player, inside one 24 h window.")
+    ] = 5_000,
 ) -> None:
     """Decode, contract and every rule per event, without Faust or I/O (µs/event)."""
     import json
 
     from bench.rules import run
 
-    print(json.dumps(run(runs, events), indent=2))
+    print(json.dumps(run(runs, events, heavy_bets), indent=2))
 
 
 @app.command("latency")

@@ -1,6 +1,6 @@
 """The rules alone: decode, contract, every rule and the read models, without Faust or I/O.
 
-    .venv/bin/wagerstream bench rules [--runs 3] [--events 30000] [--heavy-bets 5000]
+    .venv/bin/wagerstream bench rules [--runs 3] [--events 30000] [--heavy-bets 2000]
 
 Simulated operator events (Kafka events only) are encoded once, then decoded and handed to the
 player agent's handler in batches of 1,000 with state in plain dicts, and each batch's read
@@ -54,7 +54,7 @@ def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
 
 def _heavy_messages(bets: int) -> list[tuple[str, bytes, bytes]]:
     serde = AvroSerde()
-    start = int(time.time() * 1000) - 2 * HOUR_MS
+    start = int(time.time() * 1000) - 12 * HOUR_MS  # settlements come hours after a bet
     traffic = generate("heavy", bets, players=1, seed=5, start_ms=start)
     return [
         (topic, serde.encode(topic, record), record["player_id"].encode())
@@ -91,7 +91,7 @@ def _run(messages: list[tuple[str, bytes, bytes]]) -> tuple[float, dict[str, _Di
     return (time.perf_counter() - began) / len(messages) * 1e6, tables
 
 
-def run(runs: int = 3, events: int = 30_000, heavy_bets: int = 5_000) -> dict[str, Any]:
+def run(runs: int = 3, events: int = 30_000, heavy_bets: int = 2_000) -> dict[str, Any]:
     messages = _messages(events)
     heavy = _heavy_messages(heavy_bets)
     per_event, heavy_per_event = [], []

@@ -8,12 +8,16 @@ turned into UTC milliseconds, never as "start + 24 h".
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from foundation.units import DAY_MS, HOUR_MS, MINUTE_MS, iso
+
+_at = itemgetter(0)  # an entry's timestamp
 
 __all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "PERIODS", "iso"]
 PERIODS = ("day", "week", "month")
@@ -97,11 +101,19 @@ def windows_through(
     `mark_used`) and newer than `after_ms`. For an event in time order that is the one window
     ending at it; a late event also gets the windows ending at the later entries it falls into,
     so it can complete them: arrival order does not matter, event time does."""
-    ends = sorted({item[0] for item in items if now_ms <= item[0] < now_ms + span_ms})
+    # `items` is in time order (`insert_sorted`), so each bound is a binary search, not a scan
+    # of the whole list: a heavy player's late event scanned it once per later entry
+    ends = dict.fromkeys(
+        item[0]
+        for item in items[
+            bisect_left(items, now_ms, key=_at) : bisect_left(items, now_ms + span_ms, key=_at)
+        ]
+    )
     for end in ends:
+        first = bisect_right(items, max(end - span_ms, after_ms), key=_at)
         yield [
             item
-            for item in within(items, max(end - span_ms, after_ms), end)
+            for item in items[first : bisect_right(items, end, key=_at)]
             if len(item) <= used_at or not item[used_at]
         ]
 

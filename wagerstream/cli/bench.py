@@ -92,7 +92,7 @@ def bench_rules(
     events: Annotated[int, typer.Option(help="Simulated events per run.")] = 30_000,
     heavy_bets: Annotated[
         int, typer.Option(help="Bets of the one heavy casino player, inside one 24 h window.")
-    ] = 5_000,
+    ] = 2_000,
 ) -> None:
     """Decode, contract and every rule per event, without Faust or I/O (µs/event)."""
     import json

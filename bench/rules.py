@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,27 +44,22 @@ class _DictTable(dict):  # type: ignore[type-arg]
         self.name = name
 
 
-def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
+def _encoded(events: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, bytes, bytes]]:
     serde = AvroSerde()
-    start = int(time.time() * 1000) - 4 * HOUR_MS
     return [
         (topic, serde.encode(topic, record), record["player_id"].encode())
-        for topic, record in itertools.islice(kafka_events("rules", start), events)
+        for topic, record in events
     ]
+
+
+def _messages(events: int) -> list[tuple[str, bytes, bytes]]:
+    start = int(time.time() * 1000) - 4 * HOUR_MS
+    return _encoded(itertools.islice(kafka_events("rules", start), events))
 
 
 def _heavy_messages(bets: int) -> list[tuple[str, bytes, bytes]]:
-    serde = AvroSerde()
     start = int(time.time() * 1000) - 12 * HOUR_MS  # settlements come hours after a bet
-    traffic = generate("heavy", bets, players=1, seed=5, start_ms=start)
-    return [
-        (topic, serde.encode(topic, record), record["player_id"].encode())
-        for topic, record in traffic.events
-    ]
-
-
-def _once(messages: list[tuple[str, bytes, bytes]]) -> float:
-    return _run(messages)[0]
+    return _encoded(generate("heavy", bets, players=1, seed=5, start_ms=start).events)
 
 
 def _run(messages: list[tuple[str, bytes, bytes]]) -> tuple[float, dict[str, _DictTable]]:
@@ -96,7 +92,7 @@ def run(runs: int = 3, events: int = 30_000, heavy_bets: int = 2_000) -> dict[st
     heavy = _heavy_messages(heavy_bets)
     per_event, heavy_per_event = [], []
     for _ in range(runs):
-        per_event.append(_once(messages))
+        per_event.append(_run(messages)[0])
         took, tables = _run(heavy)
         heavy_per_event.append(took)
     state_bytes = sum(len(orjson.dumps(v)) for v in tables["player_risk"].values())
@@ -104,15 +100,20 @@ def run(runs: int = 3, events: int = 30_000, heavy_bets: int = 2_000) -> dict[st
         "benchmark": "rules",
         "date": results.today(),
         "events": len(messages),
-        "us_per_event": round(statistics.median(per_event), 1),
-        "us_per_event_range": [round(min(per_event), 1), round(max(per_event), 1)],
+        **_us_per_event(per_event),
         "events_per_s_if_alone": round(1e6 / statistics.median(per_event)),
         "heavy_player": {
             "bets": heavy_bets,
             "events": len(heavy),
-            "us_per_event": round(statistics.median(heavy_per_event), 1),
-            "us_per_event_range": [round(min(heavy_per_event), 1), round(max(heavy_per_event), 1)],
+            **_us_per_event(heavy_per_event),
             "state_bytes": state_bytes,
         },
     }
     return results.write("rules", summary)
+
+
+def _us_per_event(runs: list[float]) -> dict[str, Any]:
+    return {
+        "us_per_event": round(statistics.median(runs), 1),
+        "us_per_event_range": [round(min(runs), 1), round(max(runs), 1)],
+    }

@@ -87,6 +87,13 @@ SIGNALS = Counter(
     "Signals raised (first time per player, code, window), per jurisdiction: a regulator's view.",
     ["topic", "code", "jurisdiction"],
 )
+SNAPSHOT_ROWS = Counter(
+    "wagerstream_ledger_snapshot_rows_total",
+    "ledger.cdc snapshot reads (op r) by what the risk rules did with them: judged (news to a "
+    "player whose ledger this pipeline follows, from a relay that snapshotted again), seen "
+    "(judged when they streamed) or history (a player not followed yet).",
+    ["outcome"],
+)
 DUPLICATES = Counter(
     "wagerstream_duplicate_events_total",
     "Events skipped by the risk rules because their event_id was seen before (replays).",

@@ -24,7 +24,7 @@ from faust.types import TP
 from agents import settlement, statecodec
 from agents.app import RISK, app, guarded_timer, input_topic, serde, settings, state_version
 from agents.instruments import instrument_players
-from agents.metrics import CONSUMER_LAG, DUPLICATES, SIGNALS, TABLE_KEYS
+from agents.metrics import CONSUMER_LAG, DUPLICATES, SIGNALS, SNAPSHOT_ROWS, TABLE_KEYS
 from agents.rules import aml
 from agents.rules import player as rules
 from agents.rules import settlement as settlement_rules
@@ -166,18 +166,39 @@ def _rules(
 def _ledger(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:
     outcome = Outcome(writes=wallet_writes(schema, record, settings.redis_prefix))
     entry = record["after"]
-    # Only live player legs matter to the rules (cash: loss chasing; bonus: wagering);
-    # snapshot rows (op r) are history the relay re-publishes once, not something to judge
-    # again.
-    if record["op"] == "r" or entry is None or not entry["player_id"]:
+    # Only player legs matter to the rules (cash: loss chasing; bonus: wagering).
+    if entry is None or not entry["player_id"]:
         return outcome
     stem = LEDGER_STEMS.get(entry["account_kind"])
     if stem is None:
         return outcome
+    if record["op"] == "r":
+        verdict = _snapshot_row(batch, stem, entry)
+        SNAPSHOT_ROWS.labels(verdict).inc()
+        if verdict != "judged":
+            return outcome
     ruled = _rules(batch, stem, entry["tenant_id"], entry["player_id"], record)
     outcome.writes.extend(ruled.writes)
     outcome.sends.extend(ruled.sends)
     return outcome
+
+
+def _snapshot_row(batch: BatchState, stem: str, entry: dict[str, Any]) -> str:
+    """Whether the rules judge a snapshot read: "judged", "seen" or "history".
+
+    A relay that lost its slot (dropped, or invalidated past `max_slot_wal_keep_size`) takes a
+    new one and snapshots the ledger again, and the entries committed while it had none exist
+    on `ledger.cdc` only as snapshot rows: skipped, they would leave a gap in a player's
+    balances that the rules never see (a loss chase inside it goes unsignalled). So a row
+    is judged when its player's ledger legs are already followed (the state holds a newest
+    entry id) and it is newer than those; a row at or below it was judged when it streamed.
+    A player not followed yet has only history in the snapshot (a first run over an existing
+    ledger), which the rules must not raise signals on now. Entry ids grow per account in
+    commit order, so "newer" is exact per player."""
+    st = batch.peek(player_risk, f"{entry['tenant_id']}:{entry['player_id']}")
+    if st is None or not any(high in st for high in rules.LEDGER_HIGH.values()):
+        return "history"
+    return "judged" if entry["entry_id"] > st.get(rules.LEDGER_HIGH[stem], 0) else "seen"
 
 
 def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:

@@ -121,6 +121,16 @@ class BatchState:
         self._dirty[slot] = (table, value, self.event)
         return value
 
+    def peek(self, table: faust.Table, key: str) -> Any:
+        """The key's value as `get` would see it, or None, without marking it changed: for a
+        look that decides whether an event needs the state at all."""
+        slot = (table.name, key)
+        found = self._dirty.get(slot)
+        if found is not None:
+            return found[1]
+        value = self._clean.get(slot)
+        return table.get(key) if value is None else value
+
     def changes(self) -> Iterator[tuple[str, str, Any]]:
         """(table name, key, value) of what the next flush writes."""
         for (name, key), (_, value, _) in self._dirty.items():

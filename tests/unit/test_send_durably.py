@@ -175,3 +175,23 @@ def test_a_refused_record_superseded_by_a_newer_write_is_not_written_again() -> 
     asyncio.run(two_flushes())
     # the newer record (n=2) covers the refused one: no rewrite of the older value
     assert table.puts == [("t:p1", {"n": 1}), ("t:p1", {"n": 2})]
+
+
+def test_peek_sees_what_get_would_and_changes_nothing() -> None:
+    table = Table([None])
+    table.get = lambda key: {"stored": key} if key == "t:old" else None  # type: ignore[method-assign]
+
+    async def look() -> None:
+        state = BatchState(clean_max=10)
+        state.event = Event()  # type: ignore[assignment]
+        assert state.peek(table, "t:new") is None  # type: ignore[arg-type]
+        assert state.peek(table, "t:old") == {"stored": "t:old"}  # type: ignore[arg-type]
+        assert state.changed == 0
+        state.get(table, "t:p1", dict)["n"] = 1  # type: ignore[arg-type]
+        assert state.peek(table, "t:p1") == {"n": 1}  # type: ignore[arg-type]  # unflushed
+        assert await state.flush() == 1
+        assert state.peek(table, "t:p1") == {"n": 1}  # type: ignore[arg-type]  # cached clean
+        assert state.changed == 0
+
+    asyncio.run(look())
+    assert table.puts == [("t:p1", {"n": 1})]

@@ -173,7 +173,8 @@ def _ledger(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> 
     if stem is None:
         return outcome
     if record["op"] == "r":
-        verdict = _snapshot_row(batch, stem, entry)
+        st = batch.peek(player_risk, f"{entry['tenant_id']}:{entry['player_id']}")
+        verdict = rules.snapshot_verdict(st, stem, entry["entry_id"])
         SNAPSHOT_ROWS.labels(verdict).inc()
         if verdict != "judged":
             return outcome
@@ -181,24 +182,6 @@ def _ledger(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> 
     outcome.writes.extend(ruled.writes)
     outcome.sends.extend(ruled.sends)
     return outcome
-
-
-def _snapshot_row(batch: BatchState, stem: str, entry: dict[str, Any]) -> str:
-    """Whether the rules judge a snapshot read: "judged", "seen" or "history".
-
-    A relay that lost its slot (dropped, or invalidated past `max_slot_wal_keep_size`) takes a
-    new one and snapshots the ledger again, and the entries committed while it had none exist
-    on `ledger.cdc` only as snapshot rows: skipped, they would leave a gap in a player's
-    balances that the rules never see (a loss chase inside it goes unsignalled). So a row
-    is judged when its player's ledger legs are already followed (the state holds a newest
-    entry id) and it is newer than those; a row at or below it was judged when it streamed.
-    A player not followed yet has only history in the snapshot (a first run over an existing
-    ledger), which the rules must not raise signals on now. Entry ids grow per account in
-    commit order, so "newer" is exact per player."""
-    st = batch.peek(player_risk, f"{entry['tenant_id']}:{entry['player_id']}")
-    if st is None or not any(high in st for high in rules.LEDGER_HIGH.values()):
-        return "history"
-    return "judged" if entry["entry_id"] > st.get(rules.LEDGER_HIGH[stem], 0) else "seen"
 
 
 def handle(batch: BatchState, schema: LoadedSchema, record: dict[str, Any]) -> Outcome:

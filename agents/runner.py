@@ -108,28 +108,29 @@ class BatchState:
 
     def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
         slot = (table.name, key)
-        found = self._dirty.get(slot)
-        if found is not None:
-            value = found[1]
-        else:
-            value = self._clean.pop(slot, None)
-            if value is None:
-                value = table.get(key)
-            if value is None:
-                value = factory()
+        value = self.peek(table, key)
+        self._clean.pop(slot, None)
+        if value is None:
+            value = factory()
         assert self.event is not None
         self._dirty[slot] = (table, value, self.event)
         return value
 
     def peek(self, table: faust.Table, key: str) -> Any:
         """The key's value as `get` would see it, or None, without marking it changed: for a
-        look that decides whether an event needs the state at all."""
+        look that decides whether an event needs the state at all. A value read from the table
+        is kept as a clean one while the cache has room, so the `get` or the next look that
+        follows decodes it once."""
         slot = (table.name, key)
         found = self._dirty.get(slot)
         if found is not None:
             return found[1]
         value = self._clean.get(slot)
-        return table.get(key) if value is None else value
+        if value is None:
+            value = table.get(key)
+            if value is not None and len(self._clean) < self._clean_max:
+                self._clean[slot] = value
+        return value
 
     def changes(self) -> Iterator[tuple[str, str, Any]]:
         """(table name, key, value) of what the next flush writes."""

@@ -111,6 +111,23 @@ def is_duplicate(st: State, stem: str, event: Event) -> bool:
     return False
 
 
+def snapshot_verdict(st: State | None, stem: str, entry_id: int) -> str:
+    """Whether the rules judge a ledger snapshot read (op r): "judged", "seen" or "history".
+
+    A relay that lost its slot (dropped, or invalidated past `max_slot_wal_keep_size`) takes a
+    new one and snapshots the ledger again, and the entries committed while it had none exist
+    on `ledger.cdc` only as snapshot rows: skipped, they would leave a gap in a player's
+    balances that the rules never see (a loss chase inside it goes unsignalled). So a row is
+    judged when its player's ledger legs are already followed (the state holds a newest entry
+    id) and it is newer than those; a row at or below it was judged when it streamed. A
+    player not followed yet has only history in the snapshot (a first run over an existing
+    ledger), which the rules must not raise signals on now. Entry ids grow per account in
+    commit order, so "newer" is exact per player."""
+    if st is None or not any(high in st for high in LEDGER_HIGH.values()):
+        return "history"
+    return "judged" if entry_id > st.get(LEDGER_HIGH[stem], 0) else "seen"
+
+
 def apply_event(
     st: State, stem: str, event: Event, env: Env
 ) -> tuple[list[Signal], list[Record]] | None:

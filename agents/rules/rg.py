@@ -26,7 +26,7 @@ from agents.rules.windows import (
     MINUTE_MS,
     insert_sorted,
     iso,
-    local,
+    local_hour,
     period_key,
     prune,
     within,
@@ -139,7 +139,7 @@ class Rules:
             self.st["night"] = [period_key(self.now, "day", self.tz), 0, 0]
         self.st["night"][1] += stake
         rule = self.cfg.night_play
-        if rule.start_hour <= local(self.now, self.tz).hour < rule.end_hour:
+        if rule.start_hour <= local_hour(self.now, self.tz) < rule.end_hour:
             self.st["night"][2] += stake
 
     def _stake_escalation(self, stake: int, event_id: str) -> None:

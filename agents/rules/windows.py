@@ -4,15 +4,22 @@ Calendar limits and night play are local notions: a German "day" starts at midni
 Berlin, a week on Monday (ISO 8601), and on the day clocks change that day has 23 or 25 hours.
 zoneinfo does the arithmetic, so a window is computed from the local calendar and only then
 turned into UTC milliseconds, never as "start + 24 h".
+
+A period, once computed, is an interval [start, end) of UTC milliseconds, and every instant in
+it has the same key and bounds: so each (zone, period) remembers its last few intervals and an
+event inside one of them costs a comparison instead of a time-zone conversion (most events of
+a worker fall in today's and this week's). The cached answer is the computed one, not an
+approximation.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from foundation.units import DAY_MS, HOUR_MS, MINUTE_MS, iso
@@ -21,6 +28,10 @@ _at = itemgetter(0)  # an entry's timestamp
 
 __all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "PERIODS", "iso"]
 PERIODS = ("day", "week", "month")
+RECENT = 8  # intervals remembered per (zone, period): late events reach back a few days
+
+# (zone, period) -> recent (start ms, end ms, key), newest first; "hour" holds local hours
+_recent: dict[tuple[ZoneInfo, str], deque[tuple[int, int, str | int]]] = {}
 
 
 def local(ts_ms: int, tz: ZoneInfo) -> datetime:
@@ -51,25 +62,56 @@ def _next_start(start: date, period: str) -> date:
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def _period(ts_ms: int, period: str, tz: ZoneInfo) -> tuple[int, int, str | int]:
+    """(start, end, key) of the calendar period containing ts."""
+    recent = _recent.get((tz, period))
+    if recent is None:
+        recent = _recent[(tz, period)] = deque(maxlen=RECENT)
+    for found in recent:
+        if found[0] <= ts_ms < found[1]:
+            return found
+    start = period_start_day(ts_ms, period, tz)
+    key = f"{period}:{start.isoformat()[:7] if period == 'month' else start.isoformat()}"
+    found = (_ms(start, tz), _ms(_next_start(start, period), tz), key)
+    recent.appendleft(found)
+    return found
+
+
 def period_key(ts_ms: int, period: str, tz: ZoneInfo) -> str:
     """`day:2026-03-29`, `week:2026-03-23`, `month:2026-03`: the window's name in signals."""
-    start = period_start_day(ts_ms, period, tz)
-    return f"{period}:{start.isoformat()[:7] if period == 'month' else start.isoformat()}"
+    return cast(str, _period(ts_ms, period, tz)[2])
 
 
 def period_bounds(ts_ms: int, period: str, tz: ZoneInfo) -> tuple[int, int]:
     """[start, end) of the calendar period containing ts, in UTC milliseconds."""
-    start = period_start_day(ts_ms, period, tz)
-    return _ms(start, tz), _ms(_next_start(start, period), tz)
+    start, end, _ = _period(ts_ms, period, tz)
+    return start, end
+
+
+def local_hour(ts_ms: int, tz: ZoneInfo) -> int:
+    """The local hour (0-23) of ts. A local hour is one UTC interval of an hour unless a clock
+    change falls inside it, so an hour is remembered only when both its ends are that hour."""
+    recent = _recent.get((tz, "hour"))
+    if recent is None:
+        recent = _recent[(tz, "hour")] = deque(maxlen=RECENT)
+    for start, end, hour in recent:
+        if start <= ts_ms < end:
+            return cast(int, hour)
+    moment = local(ts_ms, tz)
+    start = ts_ms - (moment.minute * MINUTE_MS + moment.second * 1000 + moment.microsecond // 1000)
+    end = start + HOUR_MS
+    if local(start, tz).hour == moment.hour == local(end - 1, tz).hour:
+        recent.appendleft((start, end, moment.hour))
+    return moment.hour
 
 
 def split_by_day(start_ms: int, end_ms: int, tz: ZoneInfo) -> Iterable[tuple[str, int]]:
     """(day key, milliseconds) pieces of [start, end): a session across midnight counts on both
     days."""
     while start_ms < end_ms:
-        _, day_end = period_bounds(start_ms, "day", tz)
+        _, day_end, key = _period(start_ms, "day", tz)
         piece_end = min(end_ms, day_end)
-        yield period_key(start_ms, "day", tz), piece_end - start_ms
+        yield cast(str, key), piece_end - start_ms
         start_ms = piece_end
 
 

@@ -42,6 +42,23 @@ def test_broken_rules(change: dict, code: str) -> None:
     assert code_of({**BET, **change}) == code
 
 
+@pytest.mark.parametrize(
+    ("event_id", "code"),
+    [
+        ("1b4e28ba-2fa1-11d2-883f-0016d3cca427", None),
+        ("1B4E28BA-2FA1-11D2-883F-0016D3CCA427", None),  # upper case
+        ("{1b4e28ba-2fa1-11d2-883f-0016d3cca427}", None),  # forms uuid.UUID takes as well
+        ("urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", None),
+        ("1b4e28ba2fa111d2883f0016d3cca427", None),
+        ("1b4e28ba-2fa1-11d2-883f-0016d3cca42", "bad_event_id"),  # one digit short
+        ("1b4e28ba-2fa1-11d2-883f-0016d3cca427\n", "bad_event_id"),
+        ("1b4e28ba-2fa1-11d2-883f-0016d3cca4zz", "bad_event_id"),
+    ],
+)
+def test_event_ids_are_uuids_in_any_form_uuid_takes(event_id: str, code: str | None) -> None:
+    assert code_of({**BET, "event_id": event_id}) == code
+
+
 def test_skew_boundary_and_past_events_are_fine() -> None:
     assert code_of({**BET, "occurred_at": NOW + 300_000}) is None
     assert code_of({**BET, "occurred_at": 0}) is None
@@ -67,6 +84,9 @@ def test_null_limit_amount_removes_a_limit_and_is_valid() -> None:
         ("player@example.com", True),
         ("192.168.10.4", True),
         ("2001:db8::1", True),
+        ("fe80::1%eth0", True),  # scoped IPv6
+        ("::ffff:10.0.0.1", True),  # IPv4-mapped IPv6
+        ("ab@cd", False),  # no dot after the @: not an e-mail
         ("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", False),
         ("card-1", False),
     ],

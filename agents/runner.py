@@ -105,6 +105,9 @@ class BatchState:
         self._clean_max = clean_max
         self._generation: int | None = None
         self.event: faust.types.EventT | None = None
+        # what handlers keep for the rest of one batch (read-model writes they hand out again
+        # for the next event of the same key): cleared when a batch starts
+        self.scratch: dict[Any, Any] = {}
 
     def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
         slot = (table.name, key)
@@ -613,6 +616,7 @@ async def _rule_batch(
     (`links`), and what it sends carries that span onwards."""
     writes: dict[str, VersionedWrite] = {}
     sends: list[Send] = []
+    state.scratch.clear()
     for event in events:
         message = event.message
         if progress is not None:

@@ -11,7 +11,7 @@ unique within a tenant. `{prefix}:{tenant}:bets:{player}` is versioned by
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from agents import statecodec
 from agents.app import app, settings, state_version
@@ -49,18 +49,28 @@ def handle(
     # may have reached its changelog while the read model written after it did not, so the
     # model is written again from the state (a newer worker's version wins; the same worker's
     # equal version is refused by Redis, so a true upstream duplicate costs one round trip).
-    writes = [bets_write(book, tenant, player)] if change.changed or stem != "bet_tick" else []
+    writes = (
+        [bets_write(batch, book, tenant, player)] if change.changed or stem != "bet_tick" else []
+    )
     return Outcome(writes=writes), change.signals
 
 
-def bets_write(book: dict[str, Any], tenant: str, player: str) -> VersionedWrite:
-    return VersionedWrite(
+def bets_write(batch: BatchState, book: dict[str, Any], tenant: str, player: str) -> VersionedWrite:
+    """The `bets` read model, computed from the book when the batch resolves its writes; one
+    write per player per batch, handed out again for the player's next bet event."""
+    slot = ("bets", tenant, player)
+    found = batch.scratch.get(slot)
+    if found is not None and found[0] is book:
+        return cast(VersionedWrite, found[1])
+    write = VersionedWrite(
         key=model_key(settings.redis_prefix, tenant, "bets", player),
         version_field="version",
-        version=state_version(book["seq"]),
-        fields=settlement.read_model(book),
+        version=lambda: state_version(book["seq"]),
+        fields=lambda: settlement.read_model(book),
         model="bets",
     )
+    batch.scratch[slot] = (book, write)
+    return write
 
 
 def quiet_players_with_stuck_bets(risk: RiskConfig, limit: int = 10_000) -> list[tuple[str, str]]:

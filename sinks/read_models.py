@@ -16,9 +16,10 @@ DEFAULT_PREFIX = "ws"
 class VersionedWrite:
     key: str
     version_field: str
-    version: int
-    # the fields, or a function computing them: rules emit one write per event but a batch
-    # sends only the newest per key, so expensive read models are computed once, at the end
+    # the version and the fields, or functions computing them: rules emit one write per event
+    # but a batch sends only the newest per key, so a model derived from state is computed
+    # once, at the end, from that state (its version with it, so the two always match)
+    version: int | Callable[[], int]
     fields: Mapping[str, str | int] | Callable[[], Mapping[str, str | int]]
     model: str = ""
     # the fields are part of the hash only (a wallet leg sets its own account's balance):
@@ -26,8 +27,12 @@ class VersionedWrite:
     partial: bool = False
 
     def resolved(self) -> VersionedWrite:
-        if callable(self.fields):
-            return replace(self, fields=self.fields())
+        if callable(self.fields) or callable(self.version):
+            return replace(
+                self,
+                version=self.version() if callable(self.version) else self.version,
+                fields=self.fields() if callable(self.fields) else self.fields,
+            )
         return self
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +16,30 @@ from foundation.settings import get_settings
 from tests.samples import event as sample_event
 
 RISK = default()
+
+
+class DictTable(dict):  # type: ignore[type-arg]
+    """A table stand-in for the pure handler: BatchState only needs `.name` and `.get`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+@contextlib.contextmanager
+def player_tables_as_dicts() -> Iterator[dict[str, DictTable]]:
+    """The player agent's tables as dicts while the block runs (restored after it)."""
+    from agents import players, settlement
+
+    saved = players.player_risk, settlement.open_bets
+    tables = {"player_risk": DictTable("player_risk"), "open_bets": DictTable("open_bets")}
+    players.player_risk = tables["player_risk"]  # type: ignore[assignment]
+    settlement.open_bets = tables["open_bets"]  # type: ignore[assignment]
+    try:
+        yield tables
+    finally:
+        players.player_risk, settlement.open_bets = saved
+
 
 _ids = itertools.count(1)
 

@@ -22,8 +22,9 @@ from faust.serializers import codecs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents import players, settlement, statecodec
+from agents import players, statecodec
 from agents.runner import BatchState, Outcome
+from tests.unit.rules_helpers import player_tables_as_dicts
 from topics.catalogue import INPUT_TOPICS, SIGNAL_TOPICS, spec
 from topics.contract import ISO_4217
 from topics.deadletter import decode_checked
@@ -109,22 +110,11 @@ def _event(topic: str) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
 events = st.one_of(*[_event(topic) for topic in UPSTREAM])
 
 
-class DictTable(dict):
-    """A table stand-in for the pure handler: BatchState only needs `.name` and `.get`."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-
-
 @pytest.fixture(scope="module", autouse=True)
 def dict_tables() -> Iterator[None]:
     """The tables the handler reads, as dicts for this module only (restored after it)."""
-    saved = players.player_risk, settlement.open_bets
-    players.player_risk = DictTable("player_risk")  # type: ignore[assignment]
-    settlement.open_bets = DictTable("open_bets")  # type: ignore[assignment]
-    yield
-    players.player_risk, settlement.open_bets = saved
+    with player_tables_as_dicts():
+        yield
 
 
 def _batch() -> BatchState:

@@ -23,10 +23,14 @@ from agents.rules.windows import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
+    UnusedTotals,
     insert_sorted,
     iso,
     mark_used,
     prune,
+    running_total,
+    unused_between,
+    window_ends,
     windows_through,
     within,
 )
@@ -54,6 +58,7 @@ def new_state() -> dict[str, Any]:
         "requests": [],
         "pending": [],
         "consumed": {},
+        "sums": {},  # running totals of the linked windows: "24h:stake" -> [left, end, sum, n]
         "alerts": {},  # "code|window" -> ts, for open_alerts
         "cdd_required": 0,
         "last_code": "",
@@ -127,31 +132,81 @@ class Rules:
         horizon = self.keep_from(span) if session is None else min(self.keep_from(span), session[1])
         self.st["tx"][category] = prune(self.st["tx"][category], horizon)
         items = self.st["tx"][category]
-        insert_sorted(items, [self.now, amount, event_id])
+        entry = [self.now, amount, event_id]
+        insert_sorted(items, entry)
         # state written before alerts flagged their evidence: its last evidence time
         legacy = self.st["consumed"].get(f"linked:{category}", -1)
+        # running totals of the two windows, per category (see `running_total`)
+        sums = self.st.setdefault("sums", {})
+        rolling, in_session = f"{self.cfg.linked_hours}h:{category}", f"session:{category}"
+        if self.in_time_order(items, entry):  # the one window is the one ending now
+            qualified = self._rolling_in_order(items, category, span, legacy, horizon, sums)
+        else:  # a late entry may complete windows ending at later entries
+            qualified = self._rolling_late(items, category, span, legacy)
+            sums.pop(rolling, None)
+            sums.pop(in_session, None)
+        if qualified:
+            sums.pop(in_session, None)  # its entries were marked used
+        if qualified or session is None:
+            return
+        left = max(session[1] - 1, legacy)
+        window = sums[in_session] = running_total(
+            items, sums.get(in_session), left, self.now, TX_USED, horizon
+        )
+        if window[3] > 1 and window[2] >= self.threshold:
+            linked = unused_between(items, left, self.now, TX_USED)
+            name = f"session:{session[0]}:{category}@{iso(linked[0][0])}"
+            self.alert("aml_threshold_session", name, "medium", [i[2] for i in linked],
+                       window[2], self.threshold)  # fmt: skip
+            mark_used(linked, TX_USED)
+            sums[in_session] = [left, self.now, 0, 0]
+            sums.pop(rolling, None)
+
+    @staticmethod
+    def in_time_order(items: list[list[Any]], entry: list[Any]) -> bool:
+        """The entry went in last: no window ends after it."""
+        return items[-1] is entry
+
+    def _rolling_in_order(
+        self,
+        items: list[list[Any]],
+        category: str,
+        span: int,
+        legacy: int,
+        horizon: int,
+        sums: dict[str, list[int]],
+    ) -> bool:
+        """The linked-transactions window ending at the newest entry, from its running total."""
+        slot = f"{self.cfg.linked_hours}h:{category}"
+        left = max(self.now - span, legacy)
+        window = sums[slot] = running_total(items, sums.get(slot), left, self.now, TX_USED, horizon)
+        if window[3] < 2 or window[2] < self.threshold:
+            return False
+        linked = unused_between(items, left, self.now, TX_USED)
+        name = f"{self.cfg.linked_hours}h:{category}@{iso(linked[0][0])}"
+        self.alert("aml_threshold_24h", name, "medium", [i[2] for i in linked], window[2],
+                   self.threshold)  # fmt: skip
+        mark_used(linked, TX_USED)
+        sums[slot] = [left, self.now, 0, 0]
+        return True
+
+    def _rolling_late(self, items: list[list[Any]], category: str, span: int, legacy: int) -> bool:
+        """Every window a late entry falls into, earliest end first, as `windows_through`
+        gives them, each summed from prefix sums (`UnusedTotals`)."""
         qualified = False
-        for linked in windows_through(items, self.now, span, TX_USED, legacy):
-            total = sum(i[1] for i in linked)
-            if len(linked) > 1 and total >= self.threshold:
+        totals = UnusedTotals(items, TX_USED)
+        for end in window_ends(items, self.now, span):
+            left = max(end - span, legacy)
+            _, _, total, count = totals.between(left, end)
+            if count > 1 and total >= self.threshold:
                 qualified = True
+                linked = unused_between(items, left, end, TX_USED)
                 window = f"{self.cfg.linked_hours}h:{category}@{iso(linked[0][0])}"
                 self.alert("aml_threshold_24h", window, "medium", [i[2] for i in linked],
                            total, self.threshold)  # fmt: skip
                 mark_used(linked, TX_USED)
-        if qualified or session is None:
-            return
-        linked = [
-            i
-            for i in within(items, max(session[1] - 1, legacy), self.now)
-            if len(i) <= TX_USED or not i[TX_USED]
-        ]
-        total = sum(i[1] for i in linked)
-        if len(linked) > 1 and total >= self.threshold:
-            window = f"session:{session[0]}:{category}@{iso(linked[0][0])}"
-            self.alert("aml_threshold_session", window, "medium", [i[2] for i in linked],
-                       total, self.threshold)  # fmt: skip
-            mark_used(linked, TX_USED)
+                totals.refresh()
+        return qualified
 
     # --- events -------------------------------------------------------------------------------
     def on_stake(self, event: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
 from operator import itemgetter
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -158,6 +159,96 @@ def windows_through(
             for item in items[first : bisect_right(items, end, key=_at)]
             if len(item) <= used_at or not item[used_at]
         ]
+
+
+def running_total(
+    items: list[list[Any]],
+    previous: list[int] | None,
+    left_ms: int,
+    end_ms: int,
+    used_at: int,
+    horizon_ms: int,
+) -> list[int]:
+    """[left, end, total, count]: the amounts (index 1) and number of the entries with
+    left < ts <= end not used by an alert, carried forward from `previous` (the same figures of
+    an earlier window over `items`) when the window only moved forward: each entry is then
+    added once when the window reaches it and taken away once when it leaves, instead of the
+    whole window being summed for every event. `previous` must describe `items` as they are,
+    apart from entries after its end and entries before `horizon_ms` (pruned since): the
+    caller forgets it when an entry is inserted or marked used inside it. Otherwise, or
+    without one, the window is summed from its entries."""
+    if previous is not None:
+        old_left, old_end, total, count = previous
+        if left_ms >= old_left and end_ms > old_end and old_left >= horizon_ms - 1:
+            first = bisect_right(items, old_left, key=_at)
+            for item in items[first : bisect_right(items, min(left_ms, old_end), key=_at)]:
+                if len(item) <= used_at or not item[used_at]:
+                    total -= item[1]
+                    count -= 1
+            first = bisect_right(items, max(old_end, left_ms), key=_at)
+            for item in items[first : bisect_right(items, end_ms, key=_at)]:
+                if len(item) <= used_at or not item[used_at]:
+                    total += item[1]
+                    count += 1
+            return [left_ms, end_ms, total, count]
+    total = count = 0
+    first = bisect_right(items, left_ms, key=_at)
+    for item in items[first : bisect_right(items, end_ms, key=_at)]:
+        if len(item) <= used_at or not item[used_at]:
+            total += item[1]
+            count += 1
+    return [left_ms, end_ms, total, count]
+
+
+def window_ends(items: list[list[Any]], now_ms: int, span_ms: int) -> list[int]:
+    """The distinct entry times in [now, now + span): the ends of the rolling windows an entry
+    at `now_ms` falls into (`windows_through`)."""
+    first = bisect_left(items, now_ms, key=_at)
+    return list(
+        dict.fromkeys(
+            item[0] for item in items[first : bisect_left(items, now_ms + span_ms, key=_at)]
+        )
+    )
+
+
+class UnusedTotals:
+    """Sums (index 1) and counts of the entries not used by an alert over any time range of a
+    time-ordered list, from prefix sums: a late entry falls into one window per later entry,
+    and summing each of them from its entries made a heavy player's late events quadratic.
+    `refresh` after marking entries used."""
+
+    def __init__(self, items: list[list[Any]], used_at: int) -> None:
+        self.items = items
+        self.used_at = used_at
+        self.refresh()
+
+    def refresh(self) -> None:
+        used_at = self.used_at
+        unused = [0 if len(item) > used_at and item[used_at] else 1 for item in self.items]
+        self._counts = [0, *accumulate(unused)]
+        self._sums = [
+            0,
+            *accumulate(item[1] * n for item, n in zip(self.items, unused, strict=True)),
+        ]
+
+    def between(self, left_ms: int, end_ms: int) -> tuple[int, int, int, int]:
+        """(first index, end index, total, count) of the entries with left < ts <= end."""
+        lo = bisect_right(self.items, left_ms, key=_at)
+        hi = bisect_right(self.items, end_ms, key=_at)
+        return lo, hi, self._sums[hi] - self._sums[lo], self._counts[hi] - self._counts[lo]
+
+
+def unused_between(
+    items: list[list[Any]], left_ms: int, end_ms: int, used_at: int
+) -> list[list[Any]]:
+    """The entries with left < ts <= end not used by an alert (time-ordered `items`)."""
+    return [
+        item
+        for item in items[
+            bisect_right(items, left_ms, key=_at) : bisect_right(items, end_ms, key=_at)
+        ]
+        if len(item) <= used_at or not item[used_at]
+    ]
 
 
 def mark_used(entries: list[list[Any]], used_at: int) -> None:

@@ -14,6 +14,7 @@ from faust.types import TP, ConsumerMessage
 from agents.transport import SafeConsumer
 
 TOPIC = TP("bet.placed", 3)
+BUFFER = 4  # the stream buffer's size in these tests
 Callback = Callable[[SafeConsumer, Any], Awaitable[None]]
 
 
@@ -34,6 +35,7 @@ def _deliver(
     on_record: Callback,
     read_before: int | None = None,
     pending: dict[TP, int] | None = None,
+    setup: Callable[[SafeConsumer], None] | None = None,
 ) -> tuple[list[int], int | None]:
     """Run the loop's delivery over `records` on a consumer built (never started: no broker is
     contacted) inside the running event loop; returns the offsets handed over and the read
@@ -41,10 +43,17 @@ def _deliver(
     got: list[int] = []
 
     async def run() -> int | None:
-        app = faust.App("fetch-loop-test", broker="wagerstream://127.0.0.1:1", autodiscover=False)
+        app = faust.App(
+            "fetch-loop-test",
+            broker="wagerstream://127.0.0.1:1",
+            autodiscover=False,
+            stream_buffer_maxsize=BUFFER,
+        )
         consumer = app.consumer
         assert isinstance(consumer, SafeConsumer)
         app.consumer_generation_id = 7
+        if setup is not None:
+            setup(consumer)
         if read_before is not None:
             consumer._read_offset[TOPIC] = read_before
 
@@ -269,3 +278,56 @@ def test_an_interrupted_callback_is_cancelled_where_it_waits() -> None:
 
     got, read = _deliver([_record(40), _record(41), _record(42)], full_buffer_at_41)
     assert (got, read, seen) == ([40], 40, ["cancelled"])
+
+
+def _full_buffer(drain_after_s: float | None) -> tuple[Callable[[SafeConsumer], None], list]:
+    """A stream buffer of TOPIC holding BUFFER events; after `drain_after_s` the stream takes
+    three of them (one is left: under half). Returns the set-up and the order of what
+    happened ("drained", then the offsets handed over)."""
+    happened: list = []
+    tasks: list[asyncio.Future] = []
+
+    def setup(consumer: SafeConsumer) -> None:
+        channel = consumer.app.topic(TOPIC.topic)
+        consumer.app.topics._tp_index[TOPIC].add(channel)
+        for n in range(BUFFER):
+            channel.queue.put_nowait(n)
+
+        async def drain() -> None:
+            await asyncio.sleep(drain_after_s)
+            for _ in range(3):
+                channel.queue.get_nowait()
+            happened.append("drained")
+
+        if drain_after_s is not None:
+            tasks.append(asyncio.ensure_future(drain()))
+
+    return setup, happened
+
+
+def test_a_full_stream_buffer_is_waited_for_once_before_the_records_go_in() -> None:
+    """Records wait until the stream has taken the buffer down to half, then go in without
+    suspending (Faust would race each one against the flow in tasks of its own)."""
+    setup, happened = _full_buffer(drain_after_s=0.05)
+
+    async def note(consumer: SafeConsumer, message: Any) -> None:
+        happened.append(message.offset)
+
+    got, read = _deliver([_record(40), _record(41)], note, setup=setup)
+    assert (got, read) == ([40, 41], 41)
+    assert happened == ["drained", 40, 41]
+
+
+def test_a_rebalance_while_waiting_for_room_leaves_the_record_unread() -> None:
+    """The wait for room is interruptible: a suspension of the flow ends it, the record is
+    not handed over, its read offset stays, and the loop seeks back to it."""
+    setup, happened = _full_buffer(drain_after_s=None)
+
+    def setup_and_suspend(consumer: SafeConsumer) -> None:
+        setup(consumer)
+        asyncio.get_running_loop().call_later(0.05, consumer.suspend_flow.set)
+
+    pending: dict[TP, int] = {}
+    got, read = _deliver([_record(40), _record(41)], _take, pending=pending,
+                         setup=setup_and_suspend)  # fmt: skip
+    assert (got, read, pending, happened) == ([], None, {TOPIC: 40}, [])

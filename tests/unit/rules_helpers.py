@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from agents.rules import player as rules
@@ -24,6 +25,16 @@ class DictTable(dict):  # type: ignore[type-arg]
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+
+
+def handler_batch(now_ms: int) -> Any:
+    """A BatchState as the runner hands it to the player agent's handler, its current event
+    produced at `now_ms` on partition 0."""
+    from agents.runner import BatchState
+
+    batch = BatchState()
+    batch.event = SimpleNamespace(message=SimpleNamespace(partition=0, timestamp=now_ms / 1000))
+    return batch
 
 
 @contextlib.contextmanager

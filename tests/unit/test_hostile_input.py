@@ -14,8 +14,7 @@ import string
 import time
 import uuid
 from collections.abc import Iterator
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from faust.serializers import codecs
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 
 from agents import players, statecodec
 from agents.runner import BatchState, Outcome
-from tests.unit.rules_helpers import player_tables_as_dicts
+from tests.unit.rules_helpers import handler_batch, player_tables_as_dicts
 from topics.catalogue import INPUT_TOPICS, SIGNAL_TOPICS, spec
 from topics.contract import ISO_4217
 from topics.deadletter import decode_checked
@@ -118,9 +117,7 @@ def dict_tables() -> Iterator[None]:
 
 
 def _batch() -> BatchState:
-    batch = BatchState()
-    batch.event = SimpleNamespace(message=SimpleNamespace(partition=0, timestamp=NOW_MS / 1000))
-    return batch
+    return cast(BatchState, handler_batch(NOW_MS))
 
 
 def _handle(batch: BatchState, topic: str, record: dict[str, Any]) -> Outcome | None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from agents import players
 from agents.runner import BatchState
 from tests.samples import event
-from tests.unit.rules_helpers import player_tables_as_dicts
+from tests.unit.rules_helpers import handler_batch, player_tables_as_dicts
 from topics.deadletter import decode_checked
 from topics.serde import AvroSerde
 
@@ -27,9 +27,7 @@ def dict_tables() -> Iterator[None]:
 
 
 def _batch() -> BatchState:
-    batch = BatchState()
-    batch.event = SimpleNamespace(message=SimpleNamespace(partition=0, timestamp=NOW_MS / 1000))
-    return batch
+    return cast(BatchState, handler_batch(NOW_MS))
 
 
 def _handle(batch: BatchState, stem: str, topic: str, **fields: object):

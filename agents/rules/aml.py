@@ -140,14 +140,16 @@ class Rules:
         sums = self.st.setdefault("sums", {})
         rolling, in_session = f"{self.cfg.linked_hours}h:{category}", f"session:{category}"
         if self.in_time_order(items, entry):  # the one window is the one ending now
-            qualified = self._rolling_in_order(items, category, span, legacy, horizon, sums)
+            qualified = self._rolling_in_order(
+                items, rolling, category, span, legacy, horizon, sums
+            )
         else:  # a late entry may complete windows ending at later entries
             qualified = self._rolling_late(items, category, span, legacy)
             sums.pop(rolling, None)
             sums.pop(in_session, None)
-        if qualified:
-            sums.pop(in_session, None)  # its entries were marked used
         if qualified or session is None:
+            # marked used, or pruned with no session to keep its window current
+            sums.pop(in_session, None)
             return
         left = max(session[1] - 1, legacy)
         window = sums[in_session] = running_total(
@@ -170,14 +172,15 @@ class Rules:
     def _rolling_in_order(
         self,
         items: list[list[Any]],
+        slot: str,
         category: str,
         span: int,
         legacy: int,
         horizon: int,
         sums: dict[str, list[int]],
     ) -> bool:
-        """The linked-transactions window ending at the newest entry, from its running total."""
-        slot = f"{self.cfg.linked_hours}h:{category}"
+        """The linked-transactions window ending at the newest entry, from its running total
+        (kept in `sums[slot]`)."""
         left = max(self.now - span, legacy)
         window = sums[slot] = running_total(items, sums.get(slot), left, self.now, TX_USED, horizon)
         if window[3] < 2 or window[2] < self.threshold:
@@ -197,7 +200,7 @@ class Rules:
         totals = UnusedTotals(items, TX_USED)
         for end in window_ends(items, self.now, span):
             left = max(end - span, legacy)
-            _, _, total, count = totals.between(left, end)
+            total, count = totals.between(left, end)
             if count > 1 and total >= self.threshold:
                 qualified = True
                 linked = unused_between(items, left, end, TX_USED)

@@ -231,11 +231,11 @@ class UnusedTotals:
             *accumulate(item[1] * n for item, n in zip(self.items, unused, strict=True)),
         ]
 
-    def between(self, left_ms: int, end_ms: int) -> tuple[int, int, int, int]:
-        """(first index, end index, total, count) of the entries with left < ts <= end."""
+    def between(self, left_ms: int, end_ms: int) -> tuple[int, int]:
+        """(total, count) of the unused entries with left < ts <= end."""
         lo = bisect_right(self.items, left_ms, key=_at)
         hi = bisect_right(self.items, end_ms, key=_at)
-        return lo, hi, self._sums[hi] - self._sums[lo], self._counts[hi] - self._counts[lo]
+        return self._sums[hi] - self._sums[lo], self._counts[hi] - self._counts[lo]
 
 
 def unused_between(

@@ -23,18 +23,21 @@ CHECKS = settings(max_examples=200, deadline=None, suppress_health_check=[Health
 @st.composite
 def activity(draw: st.DrawFn) -> list[tuple[str, dict]]:
     """Stakes and payouts of EUR 50-1,500 (the threshold is EUR 2,000) over up to 10 days, a
-    few of them late (up to 30 hours back), with logins and logouts among them."""
+    few of them late (up to 30 hours back), with logins (some back-dated by days) and logouts
+    among them."""
     events: list[tuple[str, dict]] = []
     clock = 0
     for n in range(draw(st.integers(1, 60))):
-        step = draw(st.sampled_from(["on", "on", "on", "late", "login", "logout"]))
+        step = draw(st.sampled_from(["on", "on", "on", "late", "login", "logout", "late login"]))
         # steps on a coarse grid, so entries often lie exactly one window span apart
         clock += draw(st.sampled_from([0, 1, 30, 60, 60, 120, 240])) * MINUTE_MS
         at = BASE + clock
         if step == "late":
             at -= draw(st.sampled_from([1, 60, 180, 24 * 60, 30 * 60])) * MINUTE_MS
-        if step in ("login", "logout"):
-            events.append(session(at, step, f"s{draw(st.integers(1, 2))}"))
+        if step == "late login":  # a login back-dated by days: a session older than the rest
+            at -= draw(st.sampled_from([60, 50 * 60, 80 * 60])) * MINUTE_MS
+        if step in ("login", "logout", "late login"):
+            events.append(session(at, step.split()[-1], f"s{draw(st.integers(1, 2))}"))
             continue
         amount = draw(st.integers(5_000, 150_000))
         if draw(st.booleans()):
@@ -105,3 +108,23 @@ def test_a_late_stakes_windows_leave_out_the_entry_exactly_one_span_before_their
         )
         == []
     )
+
+
+def test_a_login_sent_again_days_later_does_not_revive_a_forgotten_sessions_total():
+    """EUR 900 + 900 in a session on day 0, a logout, EUR 100 on day 3 (the day-0 stakes are
+    pruned: they are 48 h behind), then the day-0 login arrives again (resent upstream with
+    a new event id) and EUR 300 follows. The session's window now holds EUR 400: nothing to
+    raise. A total carried over from day 0 would still count the pruned EUR 1,800."""
+    p = Player("aml.alert")
+    day3 = BASE + 3 * 24 * HOUR_MS
+    fired = p.feed(
+        session(BASE + 10 * HOUR_MS, "login"),
+        stake(BASE + 11 * HOUR_MS, 90_000, "EUR", "MGA"),
+        stake(BASE + 12 * HOUR_MS, 90_000, "EUR", "MGA"),
+        session(BASE + 13 * HOUR_MS, "logout"),
+        stake(day3 + 12 * HOUR_MS, 10_000, "EUR", "MGA"),
+        session(BASE + 10 * HOUR_MS, "login"),
+        stake(day3 + 13 * HOUR_MS, 30_000, "EUR", "MGA"),
+    )
+    assert fired == []
+    assert [i[1] for i in p.state["aml"]["tx"]["stake"]] == [10_000, 30_000]

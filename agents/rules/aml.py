@@ -73,8 +73,10 @@ class Rules:
         risk: RiskConfig,
         emit: Emitter,
         high_ms: int | None = None,
+        seq: int | None = None,
     ) -> None:
         self.st = st
+        self.seq = seq
         self.cfg = cfg.aml
         self.fx = risk.fx
         self.emit = emit
@@ -136,8 +138,12 @@ class Rules:
         insert_sorted(items, entry)
         # state written before alerts flagged their evidence: its last evidence time
         legacy = self.st["consumed"].get(f"linked:{category}", -1)
-        # running totals of the two windows, per category (see `running_total`)
+        # running totals of the two windows, per category (see `running_total`), trusted only
+        # if this code judged the player's previous event: a worker from before the totals
+        # existed (a rollback) changes the lists without them, so they are summed afresh
         sums = self.st.setdefault("sums", {})
+        if self.seq is None or self.st.get("sums_seq") != self.seq - 1:
+            sums.clear()
         rolling, in_session = f"{self.cfg.linked_hours}h:{category}", f"session:{category}"
         if self.in_time_order(items, entry):  # the one window is the one ending now
             qualified = self._rolling_in_order(
@@ -408,7 +414,7 @@ def on_instrument_use(
 
 
 def _rules(ctx: Context, st: State) -> Rules:
-    return Rules(st, ctx.cfg, ctx.risk, ctx.emitter(TOPIC), ctx.high_ms)
+    return Rules(st, ctx.cfg, ctx.risk, ctx.emitter(TOPIC), ctx.high_ms, ctx.seq)
 
 
 USE_FIELDS = (
@@ -442,6 +448,13 @@ def _on_withdrawal(ctx: Context, st: State, event: Event) -> None:
     _share_instrument(ctx, event)
 
 
+def after_event(ctx: Context, st: State, event: Event) -> None:
+    """After every event this code judges: the running totals are current as of it."""
+    if ctx.seq is not None:
+        st["sums_seq"] = ctx.seq
+    _judge_pending(ctx, st, event)
+
+
 def _judge_pending(ctx: Context, st: State, event: Event) -> None:
     if st["pending"]:
         _rules(ctx, st).judge_pending(ctx.high_ms, ctx.wall_ms, ctx.read_past)
@@ -460,5 +473,5 @@ RULE = Rule(
         "instrument_hit": lambda ctx, st, e: _rules(ctx, st).on_instrument_hit(e),
     },
     read_model=lambda st, now, cfg, risk: read_model(st, now, cfg),
-    after=_judge_pending,
+    after=lambda ctx, st, e: after_event(ctx, st, e),
 )

@@ -155,6 +155,7 @@ def apply_event(
         fired=st["fired"],
         wall_ms=env.wall_ms,
         high_ms=st["high"],
+        seq=st["seq"],
         currency=st.get("currency") or currency or "EUR",
         source=env.source,
         read_past=env.read_past,

@@ -45,6 +45,7 @@ class Context:
     fired: dict[str, int]
     wall_ms: int
     high_ms: int = 0  # the newest event time of the player
+    seq: int | None = None  # the player's event sequence number, this event included
     currency: str = "EUR"
     source: tuple[int, float] | None = None
     read_past: ReadPast | None = None

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.rules import aml
-from agents.rules.windows import iso, mark_used, windows_through
+from agents.rules.windows import insert_sorted, iso, mark_used, windows_through
 from foundation.units import HOUR_MS, MINUTE_MS
 from tests.unit.rules_helpers import Player, payout, session, stake, utc
 
@@ -128,3 +128,29 @@ def test_a_login_sent_again_days_later_does_not_revive_a_forgotten_sessions_tota
     )
     assert fired == []
     assert [i[1] for i in p.state["aml"]["tx"]["stake"]] == [10_000, 30_000]
+
+
+def _older_transaction(rules: aml.Rules, category: str, amount: int, event_id: str) -> None:
+    """A stake as a worker from before the running totals judged it: the entry and the windows
+    it falls into, summed from their entries, the totals left as they were."""
+    items = rules.st["tx"][category]
+    insert_sorted(items, [rules.now, amount, event_id])
+    _by_definition(rules, items, category, rules.cfg.linked_hours * HOUR_MS, -1)
+
+
+def test_totals_left_behind_by_an_older_worker_are_summed_afresh():
+    """EUR 900 at 10:00 and 11:00 (a running total of 1,800), then an older worker (a
+    rollback) judges EUR 300 at 12:00: 2,100, one alert, all three used. Back on this code,
+    EUR 400 at 13:00 is alone in its window (the rest is used): no alert. The 1,800 left in
+    the state would have made it 2,200 over four stakes."""
+    p = Player("aml.alert")
+    p.feed(stake(BASE + 10 * HOUR_MS, 90_000, "EUR", "MGA"),
+           stake(BASE + 11 * HOUR_MS, 90_000, "EUR", "MGA"))  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aml.Rules, "transaction", _older_transaction)
+        patch.setattr(aml, "after_event", aml._judge_pending)
+        assert p.feed(stake(BASE + 12 * HOUR_MS, 30_000, "EUR", "MGA")) == [
+            ("aml_threshold_24h", "24h:stake@2026-06-10T10:00:00Z")
+        ]
+    assert p.feed(stake(BASE + 13 * HOUR_MS, 40_000, "EUR", "MGA")) == []
+    assert p.state["aml"]["sums"]["24h:stake"][2:] == [40_000, 1]

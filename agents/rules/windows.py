@@ -180,24 +180,16 @@ def running_total(
     if previous is not None:
         old_left, old_end, total, count = previous
         if left_ms >= old_left and end_ms > old_end and old_left >= horizon_ms - 1:
-            first = bisect_right(items, old_left, key=_at)
-            for item in items[first : bisect_right(items, min(left_ms, old_end), key=_at)]:
-                if len(item) <= used_at or not item[used_at]:
-                    total -= item[1]
-                    count -= 1
-            first = bisect_right(items, max(old_end, left_ms), key=_at)
-            for item in items[first : bisect_right(items, end_ms, key=_at)]:
-                if len(item) <= used_at or not item[used_at]:
-                    total += item[1]
-                    count += 1
-            return [left_ms, end_ms, total, count]
-    total = count = 0
-    first = bisect_right(items, left_ms, key=_at)
-    for item in items[first : bisect_right(items, end_ms, key=_at)]:
-        if len(item) <= used_at or not item[used_at]:
-            total += item[1]
-            count += 1
-    return [left_ms, end_ms, total, count]
+            gone, n_gone = _unused_sum(items, old_left, min(left_ms, old_end), used_at)
+            new, n_new = _unused_sum(items, max(old_end, left_ms), end_ms, used_at)
+            return [left_ms, end_ms, total - gone + new, count - n_gone + n_new]
+    return [left_ms, end_ms, *_unused_sum(items, left_ms, end_ms, used_at)]
+
+
+def _unused_sum(items: list[list[Any]], left_ms: int, end_ms: int, used_at: int) -> tuple[int, int]:
+    """(total, count) of the entries with left < ts <= end not used by an alert."""
+    linked = unused_between(items, left_ms, end_ms, used_at)
+    return sum(item[1] for item in linked), len(linked)
 
 
 def window_ends(items: list[list[Any]], now_ms: int, span_ms: int) -> list[int]:

@@ -101,13 +101,19 @@ def _read_models(
     (they already compute from the newest state), unless a model appeared meanwhile (a first
     bonus): building them once per player per batch instead of once per event."""
     tenant, player = event["tenant_id"], event["player_id"]
-    models = tuple(rule for rule in rules.RULES if rule.has_model(st[rule.name]))
-    slot = ("risk", tenant, player)
-    found = batch.scratch.get(slot)
-    if found is not None and found[0] is st and found[1] == models:
-        found[2][0] = event
-        return cast(list[VersionedWrite], found[3])
-    latest = [event]  # the player's newest event of the batch: its jurisdiction's rules
+    models = tuple(rule.name for rule in rules.RULES if rule.has_model(st[rule.name]))
+    slot = ("risk", tenant, player, models)
+    latest, writes = batch.once_per_batch(slot, st, _risk_writes, st, tenant, player, models)
+    latest[0] = event
+    return cast(list[VersionedWrite], writes)
+
+
+def _risk_writes(
+    st: dict[str, Any], tenant: str, player: str, models: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[VersionedWrite]]:
+    """The writes of `models`, and the cell their fields read the newest event from (its
+    jurisdiction's rules)."""
+    latest: list[dict[str, Any]] = [{}]
 
     def fields(rule: Rule) -> dict[str, str | int]:
         last = latest[0]
@@ -117,7 +123,7 @@ def _read_models(
     def version() -> int:
         return state_version(st["seq"])
 
-    writes = [
+    return latest, [
         VersionedWrite(
             model_key(settings.redis_prefix, tenant, rule.name, player),
             "version",
@@ -125,10 +131,9 @@ def _read_models(
             lambda rule=rule: fields(rule),
             model=rule.name,
         )
-        for rule in models
+        for rule in rules.RULES
+        if rule.name in models
     ]
-    batch.scratch[slot] = (st, models, latest, writes)
-    return writes
 
 
 def _env(batch: BatchState) -> rules.Env:

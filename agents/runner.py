@@ -109,6 +109,14 @@ class BatchState:
         # for the next event of the same key): cleared when a batch starts
         self.scratch: dict[Any, Any] = {}
 
+    def once_per_batch(self, slot: Any, owner: Any, build: Callable[..., Any], *args: Any) -> Any:
+        """What `build(*args)` made for `slot` earlier in this batch, while it was made for this
+        very `owner` (the state it derives from), else what it makes now."""
+        found = self.scratch.get(slot)
+        if found is None or found[0] is not owner:
+            found = self.scratch[slot] = (owner, build(*args))
+        return found[1]
+
     def get(self, table: faust.Table, key: str, factory: Callable[[], Any]) -> Any:
         slot = (table.name, key)
         value = self.peek(table, key)

@@ -58,19 +58,18 @@ def handle(
 def bets_write(batch: BatchState, book: dict[str, Any], tenant: str, player: str) -> VersionedWrite:
     """The `bets` read model, computed from the book when the batch resolves its writes; one
     write per player per batch, handed out again for the player's next bet event."""
-    slot = ("bets", tenant, player)
-    found = batch.scratch.get(slot)
-    if found is not None and found[0] is book:
-        return cast(VersionedWrite, found[1])
-    write = VersionedWrite(
+    write = batch.once_per_batch(("bets", tenant, player), book, _bets_write, book, tenant, player)
+    return cast(VersionedWrite, write)
+
+
+def _bets_write(book: dict[str, Any], tenant: str, player: str) -> VersionedWrite:
+    return VersionedWrite(
         key=model_key(settings.redis_prefix, tenant, "bets", player),
         version_field="version",
         version=lambda: state_version(book["seq"]),
         fields=lambda: settlement.read_model(book),
         model="bets",
     )
-    batch.scratch[slot] = (book, write)
-    return write
 
 
 def quiet_players_with_stuck_bets(risk: RiskConfig, limit: int = 10_000) -> list[tuple[str, str]]:

@@ -144,13 +144,12 @@ class Rules:
         sums = self.st.setdefault("sums", {})
         if self.seq is None or self.st.get("sums_seq") != self.seq - 1:
             sums.clear()
+        # the slots of the two totals (the rolling one is also its windows' name prefix)
         rolling, in_session = f"{self.cfg.linked_hours}h:{category}", f"session:{category}"
         if self.in_time_order(items, entry):  # the one window is the one ending now
-            qualified = self._rolling_in_order(
-                items, rolling, category, span, legacy, horizon, sums
-            )
+            qualified = self._rolling_in_order(items, rolling, span, legacy, horizon, sums)
         else:  # a late entry may complete windows ending at later entries
-            qualified = self._rolling_late(items, category, span, legacy)
+            qualified = self._rolling_late(items, rolling, span, legacy)
             sums.pop(rolling, None)
             sums.pop(in_session, None)
         if qualified or session is None:
@@ -162,11 +161,8 @@ class Rules:
             items, sums.get(in_session), left, self.now, TX_USED, horizon
         )
         if window[3] > 1 and window[2] >= self.threshold:
-            linked = unused_between(items, left, self.now, TX_USED)
-            name = f"session:{session[0]}:{category}@{iso(linked[0][0])}"
-            self.alert("aml_threshold_session", name, "medium", [i[2] for i in linked],
-                       window[2], self.threshold)  # fmt: skip
-            mark_used(linked, TX_USED)
+            self._link("aml_threshold_session", f"session:{session[0]}:{category}", items,
+                       left, self.now, window[2])  # fmt: skip
             sums[in_session] = [left, self.now, 0, 0]
             sums.pop(rolling, None)
 
@@ -179,7 +175,6 @@ class Rules:
         self,
         items: list[list[Any]],
         slot: str,
-        category: str,
         span: int,
         legacy: int,
         horizon: int,
@@ -191,15 +186,11 @@ class Rules:
         window = sums[slot] = running_total(items, sums.get(slot), left, self.now, TX_USED, horizon)
         if window[3] < 2 or window[2] < self.threshold:
             return False
-        linked = unused_between(items, left, self.now, TX_USED)
-        name = f"{self.cfg.linked_hours}h:{category}@{iso(linked[0][0])}"
-        self.alert("aml_threshold_24h", name, "medium", [i[2] for i in linked], window[2],
-                   self.threshold)  # fmt: skip
-        mark_used(linked, TX_USED)
+        self._link("aml_threshold_24h", slot, items, left, self.now, window[2])
         sums[slot] = [left, self.now, 0, 0]
         return True
 
-    def _rolling_late(self, items: list[list[Any]], category: str, span: int, legacy: int) -> bool:
+    def _rolling_late(self, items: list[list[Any]], slot: str, span: int, legacy: int) -> bool:
         """Every window a late entry falls into, earliest end first, as `windows_through`
         gives them, each summed from prefix sums (`UnusedTotals`)."""
         qualified = False
@@ -209,13 +200,19 @@ class Rules:
             total, count = totals.between(left, end)
             if count > 1 and total >= self.threshold:
                 qualified = True
-                linked = unused_between(items, left, end, TX_USED)
-                window = f"{self.cfg.linked_hours}h:{category}@{iso(linked[0][0])}"
-                self.alert("aml_threshold_24h", window, "medium", [i[2] for i in linked],
-                           total, self.threshold)  # fmt: skip
-                mark_used(linked, TX_USED)
+                self._link("aml_threshold_24h", slot, items, left, end, total)
                 totals.refresh()
         return qualified
+
+    def _link(
+        self, code: str, span: str, items: list[list[Any]], left: int, end: int, total: int
+    ) -> None:
+        """Alert on the unused transactions with left < ts <= end (`total` between them),
+        named `<span>@<first of them>`, and mark them used."""
+        linked = unused_between(items, left, end, TX_USED)
+        self.alert(code, f"{span}@{iso(linked[0][0])}", "medium", [i[2] for i in linked], total,
+                   self.threshold)  # fmt: skip
+        mark_used(linked, TX_USED)
 
     # --- events -------------------------------------------------------------------------------
     def on_stake(self, event: dict[str, Any]) -> None:
@@ -473,5 +470,5 @@ RULE = Rule(
         "instrument_hit": lambda ctx, st, e: _rules(ctx, st).on_instrument_hit(e),
     },
     read_model=lambda st, now, cfg, risk: read_model(st, now, cfg),
-    after=lambda ctx, st, e: after_event(ctx, st, e),
+    after=after_event,
 )

@@ -63,19 +63,27 @@ def _next_start(start: date, period: str) -> date:
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def _period(ts_ms: int, period: str, tz: ZoneInfo) -> tuple[int, int, str | int]:
-    """(start, end, key) of the calendar period containing ts."""
-    recent = _recent.get((tz, period))
+def _remembered(ts_ms: int, kind: str, tz: ZoneInfo) -> tuple[deque[Any], Any]:
+    """The intervals remembered for (zone, kind), and the one holding ts, if any."""
+    recent = _recent.get((tz, kind))
     if recent is None:
-        recent = _recent[(tz, period)] = deque(maxlen=RECENT)
+        recent = _recent[(tz, kind)] = deque(maxlen=RECENT)
     for found in recent:
         if found[0] <= ts_ms < found[1]:
-            return found
+            return recent, found
+    return recent, None
+
+
+def _period(ts_ms: int, period: str, tz: ZoneInfo) -> tuple[int, int, str | int]:
+    """(start, end, key) of the calendar period containing ts."""
+    recent, found = _remembered(ts_ms, period, tz)
+    if found is not None:
+        return cast(tuple[int, int, str | int], found)
     start = period_start_day(ts_ms, period, tz)
     key = f"{period}:{start.isoformat()[:7] if period == 'month' else start.isoformat()}"
     found = (_ms(start, tz), _ms(_next_start(start, period), tz), key)
     recent.appendleft(found)
-    return found
+    return cast(tuple[int, int, str | int], found)
 
 
 def period_key(ts_ms: int, period: str, tz: ZoneInfo) -> str:
@@ -92,12 +100,9 @@ def period_bounds(ts_ms: int, period: str, tz: ZoneInfo) -> tuple[int, int]:
 def local_hour(ts_ms: int, tz: ZoneInfo) -> int:
     """The local hour (0-23) of ts. A local hour is one UTC interval of an hour unless a clock
     change falls inside it, so an hour is remembered only when both its ends are that hour."""
-    recent = _recent.get((tz, "hour"))
-    if recent is None:
-        recent = _recent[(tz, "hour")] = deque(maxlen=RECENT)
-    for start, end, hour in recent:
-        if start <= ts_ms < end:
-            return cast(int, hour)
+    recent, found = _remembered(ts_ms, "hour", tz)
+    if found is not None:
+        return cast(int, found[2])
     moment = local(ts_ms, tz)
     start = ts_ms - (moment.minute * MINUTE_MS + moment.second * 1000 + moment.microsecond // 1000)
     end = start + HOUR_MS
@@ -146,19 +151,8 @@ def windows_through(
     so it can complete them: arrival order does not matter, event time does."""
     # `items` is in time order (`insert_sorted`), so each bound is a binary search, not a scan
     # of the whole list: a heavy player's late event scanned it once per later entry
-    ends = dict.fromkeys(
-        item[0]
-        for item in items[
-            bisect_left(items, now_ms, key=_at) : bisect_left(items, now_ms + span_ms, key=_at)
-        ]
-    )
-    for end in ends:
-        first = bisect_right(items, max(end - span_ms, after_ms), key=_at)
-        yield [
-            item
-            for item in items[first : bisect_right(items, end, key=_at)]
-            if len(item) <= used_at or not item[used_at]
-        ]
+    for end in window_ends(items, now_ms, span_ms):
+        yield unused_between(items, max(end - span_ms, after_ms), end, used_at)
 
 
 def running_total(

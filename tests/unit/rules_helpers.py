@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.rules import player as rules
 from agents.rules.config import default
@@ -17,6 +17,9 @@ from foundation.settings import get_settings
 from tests.samples import event as sample_event
 
 RISK = default()
+
+if TYPE_CHECKING:  # the runner imports the Faust app: only the tests that need it load it
+    from agents.runner import BatchState
 
 
 class DictTable(dict):  # type: ignore[type-arg]
@@ -27,7 +30,7 @@ class DictTable(dict):  # type: ignore[type-arg]
         self.name = name
 
 
-def handler_batch(now_ms: int) -> Any:
+def handler_batch(now_ms: int) -> BatchState:
     """A BatchState as the runner hands it to the player agent's handler, its current event
     produced at `now_ms` on partition 0."""
     from agents.runner import BatchState

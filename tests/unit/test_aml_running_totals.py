@@ -47,14 +47,14 @@ def activity(draw: st.DrawFn) -> list[tuple[str, dict]]:
     return events
 
 
-def _by_definition(rules: aml.Rules, items, category: str, span: int, legacy: int) -> bool:
+def _by_definition(rules: aml.Rules, items, name: str, span: int, legacy: int) -> bool:
     """Every window an entry falls into, each summed from its entries."""
     qualified = False
     for linked in windows_through(items, rules.now, span, aml.TX_USED, legacy):
         total = sum(i[1] for i in linked)
         if len(linked) > 1 and total >= rules.threshold:
             qualified = True
-            window = f"{rules.cfg.linked_hours}h:{category}@{iso(linked[0][0])}"
+            window = f"{name}@{iso(linked[0][0])}"  # name: "24h:stake", say
             evidence = [i[2] for i in linked]
             rules.alert("aml_threshold_24h", window, "medium", evidence, total, rules.threshold)
             mark_used(linked, aml.TX_USED)
@@ -135,7 +135,8 @@ def _older_transaction(rules: aml.Rules, category: str, amount: int, event_id: s
     it falls into, summed from their entries, the totals left as they were."""
     items = rules.st["tx"][category]
     insert_sorted(items, [rules.now, amount, event_id])
-    _by_definition(rules, items, category, rules.cfg.linked_hours * HOUR_MS, -1)
+    span = rules.cfg.linked_hours
+    _by_definition(rules, items, f"{span}h:{category}", span * HOUR_MS, -1)
 
 
 def test_totals_left_behind_by_an_older_worker_are_summed_afresh():
@@ -146,11 +147,12 @@ def test_totals_left_behind_by_an_older_worker_are_summed_afresh():
     p = Player("aml.alert")
     p.feed(stake(BASE + 10 * HOUR_MS, 90_000, "EUR", "MGA"),
            stake(BASE + 11 * HOUR_MS, 90_000, "EUR", "MGA"))  # fmt: skip
+    stamp = p.state["aml"]["sums_seq"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(aml.Rules, "transaction", _older_transaction)
-        patch.setattr(aml, "after_event", aml._judge_pending)
         assert p.feed(stake(BASE + 12 * HOUR_MS, 30_000, "EUR", "MGA")) == [
             ("aml_threshold_24h", "24h:stake@2026-06-10T10:00:00Z")
         ]
+    p.state["aml"]["sums_seq"] = stamp  # an older worker records no sequence beside the totals
     assert p.feed(stake(BASE + 13 * HOUR_MS, 40_000, "EUR", "MGA")) == []
     assert p.state["aml"]["sums"]["24h:stake"][2:] == [40_000, 1]

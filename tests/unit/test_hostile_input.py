@@ -14,7 +14,7 @@ import string
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from faust.serializers import codecs
@@ -117,7 +117,7 @@ def dict_tables() -> Iterator[None]:
 
 
 def _batch() -> BatchState:
-    return cast(BatchState, handler_batch(NOW_MS))
+    return handler_batch(NOW_MS)
 
 
 def _handle(batch: BatchState, topic: str, record: dict[str, Any]) -> Outcome | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import cast
 
 import pytest
 
@@ -27,7 +26,7 @@ def dict_tables() -> Iterator[None]:
 
 
 def _batch() -> BatchState:
-    return cast(BatchState, handler_batch(NOW_MS))
+    return handler_batch(NOW_MS)
 
 
 def _handle(batch: BatchState, stem: str, topic: str, **fields: object):

@@ -26,6 +26,7 @@ from faust.types import TP, ConsumerT, EventT, Message, RecordMetadata, StreamT
 from prometheus_client import generate_latest
 
 from agents.rules import config as risk_config
+from foundation import collector
 from foundation.background import guarded
 from foundation.kafka import faust_credentials
 from foundation.logs import logging_config
@@ -221,6 +222,18 @@ def _create_changelogs(app: faust.App, **kwargs: object) -> None:
     from foundation import tracing
 
     tracing.setup("wagerstream-worker")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT
+
+
+@app.task
+async def _collector_policy() -> None:
+    """Once the worker has started (its logging is set up by then): the garbage collector's
+    policy for a long-running worker (foundation.collector), and its pauses on /metrics."""
+    with guarded("garbage collector policy", log):
+        collector.watch_pauses()
+        frozen = collector.tune(settings.worker_gc_young, settings.worker_gc_freeze)
+        log.info("garbage collector: young generation %d objects, %d objects frozen",
+                 settings.worker_gc_young, frozen,
+                 extra={"gc_young": settings.worker_gc_young, "gc_frozen": frozen})  # fmt: skip
 
 
 @app.page("/metrics")

@@ -278,6 +278,19 @@ class Settings(BaseSettings):
         description="Trace the worker's allocations with this many frames each (0: off; it "
         "costs CPU) and serve the largest allocation sites on /memory.",
     )
+    worker_gc_young: int = Field(
+        50_000,
+        ge=100,
+        description="Objects allocated (net) between two young-generation collections of the "
+        "worker's garbage collector (Python's threshold0, 700 by default): a batch's objects "
+        "then die before they are promoted, and the full collections that walk every object "
+        "come round far less often (foundation/collector.py).",
+    )
+    worker_gc_freeze: bool = Field(
+        True,
+        description="Move what exists once the worker has started (modules, the app) to the "
+        "garbage collector's permanent generation, which no collection walks (gc.freeze).",
+    )
     worker_state_cache_keys: int = Field(
         50_000,
         description="Unchanged table values kept in memory per agent after a flush, so the "

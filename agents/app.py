@@ -193,6 +193,7 @@ app = faust.App(
     # A world-cup final is a burst: keep more in flight per partition than the default.
     stream_buffer_maxsize=8192,
     producer_linger_ms=5,
+    producer_max_batch_size=settings.worker_producer_batch_bytes,
     broker_commit_every=5000,
     consumer_max_fetch_size=settings.worker_fetch_max_bytes,
     broker_max_poll_records=settings.worker_max_poll_records,

@@ -261,6 +261,16 @@ class Settings(BaseSettings):
         1024**2,
         description="Most bytes a fetch returns per partition (Faust's consumer_max_fetch_size).",
     )
+    worker_producer_batch_bytes: int = Field(
+        512 * 1024,
+        ge=16384,
+        le=1_000_000,
+        description="Most bytes the worker's producer gathers per partition before a send "
+        "(Faust's producer_max_batch_size; aiokafka's default is 16,384): aiokafka holds one "
+        "open batch per partition and makes the next record wait until a full one is sent, so "
+        "small batches cost a broker round trip per few changelog records at every flush. At most "
+        "1,000,000: a batch must fit the broker's message.max.bytes (1 MB by default).",
+    )
     worker_max_poll_records: int | None = Field(
         None, description="Most records per consumer poll (unset: aiokafka's default, no limit)."
     )

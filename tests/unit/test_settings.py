@@ -110,3 +110,15 @@ def test_a_bad_value_ends_the_cli_with_one_line() -> None:
         "to parse string as an integer. Fix: correct or unset it (`wagerstream config` lists "
         "every variable and default)."
     ]
+
+
+def test_the_producer_batch_reaches_faust_and_stays_under_the_broker_limit() -> None:
+    code = "from agents.app import app; print(app.conf.producer_max_batch_size)"
+    assert run(code, {}).stdout.strip() == str(512 * 1024)
+    assert run(code, {"WAGERSTREAM_WORKER_PRODUCER_BATCH_BYTES": "65536"}).stdout.strip() == "65536"
+    refused = run(code, {"WAGERSTREAM_WORKER_PRODUCER_BATCH_BYTES": "2000000"})
+    assert refused.returncode != 0
+    assert (
+        "WAGERSTREAM_WORKER_PRODUCER_BATCH_BYTES='2000000': Input should be less than or "
+        "equal to 1000000" in refused.stderr
+    )

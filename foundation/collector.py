@@ -7,7 +7,7 @@ values between two flushes) and die by reference counting soon after, so the ful
 comes round every couple of seconds and walks every object the process holds: the imported
 modules, Faust's app, and the state cache. A profile of a drain found it taking a fifth of the
 worker's CPU time, in stop-the-world pauses of 0.3-0.45 s (`bench/results/
-2026-12-07-throughput-gc.json`).
+2026-12-07-gc-pauses.txt`).
 
 Two measures, both standard for long-running CPython services:
 - a larger young generation (`young`, Python's `threshold0`, 700 by default), so a batch's

@@ -25,8 +25,16 @@ one-offset hole there, for a transaction marker), which lost a settlement that n
 the stream. Here the fetch loop hands nothing over while a seek runs, a partition is never
 committed past its committed offset until that record is acked or known not to exist (a seek
 says where the next record must be; a first record past it proves the offsets between are
-compacted or markers), and the hole watch reads such a partition again. This belongs
-upstream.
+compacted or markers), and the hole watch reads such a partition again.
+
+And two more, found by a chaos run whose scale-out lost a velocity alert: every
+`app.flow_control.resume()` empties the streams' buffers, and Faust calls it right after the
+seek that ends a recovery, so records handed over meanwhile vanished unread while the fetcher
+went on past them; the next record then looked like the first one after a compaction gap, and
+the commit passed over them. Here the records a clear takes out of the buffers are read again
+(`read_cleared`). And a stream that meets a record while the flow is suspended skips it and
+acks it, so a revocation's commit could pass over a record nobody handled; here only a record
+a stream took counts as acked. This belongs upstream.
 """
 
 from __future__ import annotations
@@ -115,6 +123,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._seek_epoch = 0  # bumped when a seek to the committed offsets starts and ends
         self._seeks_done = asyncio.Event()
         self._seeks_done.set()
+        self._cleared = 0  # bumped when the flow control empties the stream buffers
+        watch_clears(self.app.flow_control, self.read_cleared, self._generation)
 
     async def seek_to_committed(self) -> Any:
         offsets = await super().seek_to_committed()
@@ -127,6 +137,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._seeks_running += 1
         self._seek_epoch += 1
         self._seeks_done.clear()
+        self._pending_seeks.clear()  # everything past the committed offsets is read again
         try:
             await super().perform_seek()
             for tp, offset in self._sought.items():
@@ -143,6 +154,20 @@ class SafeConsumer(faust_aiokafka.Consumer):
         await super().seek(partition, offset)
         if offset >= 0:
             self._next_offset[TP(partition.topic, partition.partition)] = offset
+
+    def _generation(self) -> int:
+        return cast(int, self.app.consumer_generation_id)
+
+    def read_cleared(self, first: dict[TP, int]) -> None:
+        """Records of this assignment that the flow control took out of the stream buffers
+        unread (`first`: the lowest offset per partition): read them again from there, and
+        stop the batch the fetch loop is handing over (`_deliver`)."""
+        self._cleared += 1
+        for tp, offset in first.items():
+            self.seek_before_next_fetch(tp, offset)
+            REREAD.labels(tp.topic).inc()
+        self.log.info("%d partitions had records cleared from the stream buffers unread: "
+                      "reading them again", len(first))  # fmt: skip
 
     def owns(self) -> bool:
         """Whether the lease on this generation's assignment holds."""
@@ -166,9 +191,14 @@ class SafeConsumer(faust_aiokafka.Consumer):
 
     def ack(self, message: Any) -> bool:
         """Faust's ack, which leaves a record read twice (its offset already acked) in the
-        unacked set for ever (a rebalance then waits for it until its timeout), and which
-        would count an event fetched in an ended generation towards the next one's commit."""
+        unacked set for ever (a rebalance then waits for it until its timeout), which would
+        count an event fetched in an ended generation towards the next one's commit, and
+        which counts a record a stream skipped without taking it (its flow suspended: a
+        revocation) as done."""
         if message.generation_id != self.app.consumer_generation_id:
+            self._unacked_messages.discard(message)
+            return False
+        if not message.tracked:  # skipped by a stream (a suspended flow), never handled
             self._unacked_messages.discard(message)
             return False
         done = super().ack(message)
@@ -273,12 +303,17 @@ class SafeConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, batch: Any, read_offset: Any, acks_enabled_for: Any) -> None:
         app = self.app
         since_yield = 0
-        epoch = self._seek_epoch
+        epoch, cleared = self._seek_epoch, self._cleared
         async for tp, message in batch:
             if message.generation_id != app.consumer_generation_id or not self.flow_active:
                 return  # fetched for an assignment that has ended: the next seek reads it again
-            if self._seek_epoch != epoch:  # fetched while a seek ran: its position is unknown
+            if self._seek_epoch != epoch or self._seeks_running:
+                # fetched while a seek ran: its position is unknown, and the flow control
+                # empties the stream buffers when the seek is done
                 await self._read_again_after_seek(tp, message, batch)
+                return
+            if self._cleared != cleared:  # the buffers were emptied: they are read again
+                await self._seek_back(tp, message.offset, batch, message.generation_id)
                 return
             since_yield += 1
             if since_yield > 100:
@@ -406,6 +441,51 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 await self.seek(tp, offset)
             except Exception:  # the hole watch repairs what this cannot
                 self.log.exception("could not seek %s back to %d", tp, offset)
+
+
+def watch_clears(
+    flow_control: Any,
+    read_again: Callable[[dict[TP, int]], None],
+    generation: Callable[[], int],
+) -> None:
+    """Call `read_again` with the records of the current `generation` (`cleared_offsets`)
+    that each clear of the stream buffers takes out while the flow is active: the clear inside
+    `resume()`, which Faust calls after the seek that ends a recovery. A clear while the flow
+    is suspended is a revocation's, and records of an ended assignment are its: the seek
+    after the rebalance reads those again. mode has no hook for it, so `clear` is wrapped on
+    this one instance."""
+    if getattr(flow_control, "_wagerstream_watched", False):
+        return
+    clear = flow_control.clear
+
+    def clearing() -> None:
+        active = flow_control.is_active()
+        first = cleared_offsets(flow_control._queues, generation()) if active else {}
+        clear()
+        if first:
+            read_again(first)
+
+    flow_control.clear = clearing
+    flow_control._wagerstream_watched = True
+
+
+def cleared_offsets(queues: Iterable[Any], generation: int) -> dict[TP, int]:
+    """Per partition, the lowest offset of the records of `generation` waiting in `queues`
+    (events carrying a consumer message; other items are skipped)."""
+    first: dict[TP, int] = {}
+    for queue in list(queues):
+        for item in list(getattr(queue, "_queue", ())):
+            message = getattr(item, "message", None)
+            if (
+                message is None
+                or not getattr(message, "use_tracking", False)
+                or message.generation_id != generation
+            ):
+                continue
+            tp, offset = message.tp, message.offset
+            if offset < first.get(tp, offset + 1):
+                first[tp] = offset
+    return first
 
 
 async def _first_offsets(tp: TP, offset: int, rest: Any, generation: int) -> dict[TP, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -331,3 +332,110 @@ def test_a_rebalance_while_waiting_for_room_leaves_the_record_unread() -> None:
     got, read = _deliver([_record(40), _record(41)], _take, pending=pending,
                          setup=setup_and_suspend)  # fmt: skip
     assert (got, read, pending, happened) == ([], None, {TOPIC: 40}, [])
+
+
+def _buffer_of(consumer: SafeConsumer) -> Any:
+    """The stream buffer (a queue the app's flow control empties on resume) of TOPIC."""
+    channel = consumer.app.topic(TOPIC.topic)
+    consumer.app.topics._tp_index[TOPIC].add(channel)
+    return channel.queue
+
+
+def test_records_the_resume_after_a_seek_empties_from_the_buffers_are_read_again() -> None:
+    """A chaos run's scale-out lost two deposits so: the seek that ends a recovery put the
+    partition at 0, the fetcher handed 0-3 over meanwhile, Faust's `flow_control.resume()`
+    then emptied the buffer, and 4 came next, so 0-3 looked like a compaction gap and were
+    committed unhandled. Here the clear asks for the lowest offset it took out again; records
+    of an ended assignment and items that are no records are left to the rebalance's seek."""
+
+    def check(consumer: SafeConsumer) -> None:
+        app = consumer.app
+        app.consumer_generation_id = 7
+        buffer = _buffer_of(consumer)
+        other = TP("payment.deposit", 8)
+        for item in (
+            SimpleNamespace(message=_record(41)),
+            SimpleNamespace(message=_record(40)),
+            SimpleNamespace(message=_record(12, generation=6)),  # an ended assignment's
+            SimpleNamespace(message=ConsumerMessage(
+                other.topic, other.partition, 3, 0.0, 0, None, b"k", b"v", None, tp=other,
+                generation_id=7)),
+            "not a record",
+        ):  # fmt: skip
+            buffer.put_nowait(item)
+        app.flow_control.resume()
+        assert buffer.empty()
+        assert consumer._pending_seeks == {TOPIC: 40, other: 3}
+
+    _with_consumer(check)
+
+
+def test_a_revocation_emptying_the_buffers_asks_for_nothing_to_be_read_again() -> None:
+    """A clear while the flow is suspended is a revocation's: the seek to the committed
+    offsets after the rebalance reads those records again (a seek from here could come after
+    it and skip records)."""
+
+    def check(consumer: SafeConsumer) -> None:
+        consumer.app.consumer_generation_id = 7
+        buffer = _buffer_of(consumer)
+        buffer.put_nowait(SimpleNamespace(message=_record(40)))
+        consumer.app.flow_control.suspend()
+        consumer.app.flow_control.clear()
+        assert buffer.empty() and consumer._pending_seeks == {}
+
+    _with_consumer(check)
+
+
+def test_a_batch_whose_records_the_buffers_lost_stops_and_is_read_again() -> None:
+    """The flow resumes while 41 is handed over: 40 and 41 leave the buffer unread, so the
+    loop hands over nothing more and both are read again from 40."""
+
+    async def resume_during_41(consumer: SafeConsumer, message: Any) -> None:
+        buffer = _buffer_of(consumer)
+        buffer.put_nowait(SimpleNamespace(message=message))
+        if message.offset == 41:
+            consumer.app.flow_control.resume()
+
+    pending: dict[TP, int] = {}
+    records = [_record(40), _record(41), _record(42), _record(43)]
+    got, _ = _deliver(records, resume_during_41, pending=pending)
+    assert got == [40, 41] and pending == {TOPIC: 40}
+
+
+def test_nothing_is_handed_over_while_a_seek_runs() -> None:
+    """A batch that began after a seek to the committed offsets began: its records wait for
+    the seek to end and are then read again from the committed offset."""
+
+    def seek_running(consumer: SafeConsumer) -> None:
+        consumer._seeks_running = 1
+        consumer._seeks_done.clear()
+
+        def seek_done() -> None:
+            consumer._seeks_running = 0
+            consumer._seeks_done.set()
+            consumer._committed_offset[TOPIC] = 38
+
+        asyncio.get_running_loop().call_later(0.05, seek_done)
+
+    pending: dict[TP, int] = {}
+    got, read = _deliver([_record(40), _record(41)], _take, pending=pending, setup=seek_running)
+    assert (got, read, pending) == ([], None, {TOPIC: 38})
+
+
+def test_an_ack_of_a_record_no_stream_took_does_not_count() -> None:
+    """A stream meeting a record while the flow is suspended skips it and acks it: the record
+    was never handled, so its offset must not be committed."""
+
+    def check(consumer: SafeConsumer) -> None:
+        consumer.app.consumer_generation_id = 7
+        consumer.app.topics._acking_topics.add(TOPIC.topic)
+        consumer._committed_offset[TOPIC] = 40
+        skipped = _record(40)  # a stream tracks every record it takes
+        assert consumer.ack(skipped) is False
+        assert consumer._new_offset(TOPIC) is None
+        taken = _record(40)
+        taken.tracked = True
+        assert consumer.ack(taken) is True
+        assert consumer._new_offset(TOPIC) == 41
+
+    _with_consumer(check)

@@ -124,7 +124,8 @@ class SafeConsumer(faust_aiokafka.Consumer):
         self._seeks_done = asyncio.Event()
         self._seeks_done.set()
         self._cleared = 0  # bumped when the flow control empties the stream buffers
-        watch_clears(self.app.flow_control, self.read_cleared, self._generation)
+        self._pending_generation: int | None = None  # the assignment the pending seeks are for
+        watch_clears(self.app.flow_control, self.read_cleared, self._counts)
 
     async def seek_to_committed(self) -> Any:
         offsets = await super().seek_to_committed()
@@ -155,8 +156,13 @@ class SafeConsumer(faust_aiokafka.Consumer):
         if offset >= 0:
             self._next_offset[TP(partition.topic, partition.partition)] = offset
 
-    def _generation(self) -> int:
-        return cast(int, self.app.consumer_generation_id)
+    def _counts(self, message: Any) -> bool:
+        """Whether the commit counts `message`: a record of a stream's topic (acks enabled)
+        in the current assignment."""
+        return bool(
+            message.generation_id == self.app.consumer_generation_id
+            and self.app.topics.acks_enabled_for(message.topic)
+        )
 
     def read_cleared(self, first: dict[TP, int]) -> None:
         """Records of this assignment that the flow control took out of the stream buffers
@@ -426,10 +432,16 @@ class SafeConsumer(faust_aiokafka.Consumer):
         """Ask the fetch loop to seek `tp` before its next fetch. A seek from another task
         while a fetch is under way races aiokafka's fetcher (`KeyError` in `fetched_records`,
         which crashed a soak's worker when the hole watch sought on its own)."""
+        generation = self.app.consumer_generation_id
+        if self._pending_generation != generation:  # a rebalance's seek supersedes them
+            self._pending_seeks.clear()
+            self._pending_generation = generation
         self._pending_seeks[tp] = min(offset, self._pending_seeks.get(tp, offset))
 
     async def _apply_pending_seeks(self) -> None:
         pending, self._pending_seeks = self._pending_seeks, {}
+        if self._pending_generation != self.app.consumer_generation_id:
+            return  # asked for in an ended assignment: the rebalance's seek reads it all again
         try:
             assigned = self.assignment()
         except Exception:  # stopping, or not started: nothing to seek
@@ -446,21 +458,22 @@ class SafeConsumer(faust_aiokafka.Consumer):
 def watch_clears(
     flow_control: Any,
     read_again: Callable[[dict[TP, int]], None],
-    generation: Callable[[], int],
+    counts: Callable[[Any], bool],
 ) -> None:
-    """Call `read_again` with the records of the current `generation` (`cleared_offsets`)
-    that each clear of the stream buffers takes out while the flow is active: the clear inside
+    """Call `read_again` with the records the commit `counts` (`cleared_offsets`) that each
+    clear of the stream buffers takes out while the flow is active: the clear inside
     `resume()`, which Faust calls after the seek that ends a recovery. A clear while the flow
     is suspended is a revocation's, and records of an ended assignment are its: the seek
-    after the rebalance reads those again. mode has no hook for it, so `clear` is wrapped on
-    this one instance."""
+    after the rebalance reads those again. Changelog records (the tables' buffers) are left
+    to Faust's recovery, which seeks those partitions itself. mode has no hook for it, so
+    `clear` is wrapped on this one instance."""
     if getattr(flow_control, "_wagerstream_watched", False):
         return
     clear = flow_control.clear
 
     def clearing() -> None:
         active = flow_control.is_active()
-        first = cleared_offsets(flow_control._queues, generation()) if active else {}
+        first = cleared_offsets(flow_control._queues, counts) if active else {}
         clear()
         if first:
             read_again(first)
@@ -469,18 +482,16 @@ def watch_clears(
     flow_control._wagerstream_watched = True
 
 
-def cleared_offsets(queues: Iterable[Any], generation: int) -> dict[TP, int]:
-    """Per partition, the lowest offset of the records of `generation` waiting in `queues`
-    (events carrying a consumer message; other items are skipped)."""
+def cleared_offsets(queues: Iterable[Any], counts: Callable[[Any], bool]) -> dict[TP, int]:
+    """Per partition, the lowest offset of the records waiting in `queues` that `counts`
+    (items that are no events carrying a consumer message are skipped)."""
     first: dict[TP, int] = {}
     for queue in list(queues):
         for item in list(getattr(queue, "_queue", ())):
             message = getattr(item, "message", None)
-            if (
-                message is None
-                or not getattr(message, "use_tracking", False)
-                or message.generation_id != generation
-            ):
+            if message is None or not getattr(message, "use_tracking", False):
+                continue
+            if not counts(message):
                 continue
             tp, offset = message.tp, message.offset
             if offset < first.get(tp, offset + 1):

@@ -34,6 +34,7 @@ signalled twice and every labelled pattern signalled.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import statistics
@@ -46,7 +47,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
@@ -640,6 +641,10 @@ class ChaosRun:
                 "not signalled: "
                 + ", ".join(f"{code} for {player}" for player, code in unsignalled[:20])
             )
+        unjudged = self._payments_unjudged()
+        report.differences["payment events missing from player state"] = len(unjudged)
+        if unjudged:
+            report.notes.append("missing from the player's state: " + ", ".join(unjudged[:20]))
         resent = report.resent_signals = sum(on_kafka.values()) - len(on_kafka)
         if resent:
             report.notes.append(
@@ -650,31 +655,71 @@ class ChaosRun:
     def _signals_on_kafka(self) -> dict[str, int]:
         """signal_id → how many records carry it, on the signal topics, for our tenants."""
         serde = AvroSerde(registry_url=self.s.schema_registry_url)
-        consumer = Consumer(client_config(self.s, **{"group.id": f"{self.s.app_id}-audit"}))
         counts: dict[str, int] = {}
+
+        def count(msg: Message) -> None:
+            _, record = serde.decode(msg.value())
+            if record["tenant_id"] in self.tenants:
+                counts[record["signal_id"]] = counts.get(record["signal_id"], 0) + 1
+
+        self._read_all(SIGNAL_TOPICS, count)
+        return counts
+
+    def _payments_unjudged(self) -> list[str]:
+        """Payment events (deposits, withdrawals: one per payment id and status) on Kafka that
+        their player's state never took in, as the `player_risk` changelog holds it: the rules
+        remember every (payment, status) for 35 days, so after the drain each must be there.
+        A lost event shows here whatever it was part of, not only when a labelled pattern
+        goes unsignalled (a scale-out once lost two deposits so, and a velocity alert)."""
+        serde = AvroSerde(registry_url=self.s.schema_registry_url)
+        sent: dict[tuple[str, str], set[str]] = {}
+        state: dict[str, set[str]] = {}
+
+        def payment(msg: Message) -> None:
+            _, record = serde.decode(msg.value())
+            if record["tenant_id"] in self.tenants:
+                key = (f"{record['tenant_id']}:{record['player_id']}", record["payment_id"])
+                sent.setdefault(key, set()).add(f"{record['payment_id']}|{record['status']}")
+
+        def player(msg: Message) -> None:
+            value = msg.value()
+            key = json.loads(msg.key())
+            if value is None:
+                state.pop(key, None)
+            elif key.split(":", 1)[0] in self.tenants:
+                state[key] = set(json.loads(value).get("payments", {}))
+
+        self._read_all(("payment.deposit", "payment.withdrawal"), payment)
+        self._read_all((f"{self.s.app_id}-player_risk-changelog",), player)
+        return sorted(
+            f"{player_key} {status}"
+            for (player_key, _), statuses in sent.items()
+            for status in statuses - state.get(player_key, set())
+        )
+
+    def _read_all(self, topics: tuple[str, ...], handle: Callable[[Message], None]) -> None:
+        """Every record now on `topics`, from the start, through `handle`."""
+        consumer = Consumer(client_config(self.s, **{"group.id": f"{self.s.app_id}-audit"}))
         try:
             parts = [
-                TopicPartition(t, p, 0)
-                for t in SIGNAL_TOPICS
-                for p in range(self.s.topic_partitions)
+                TopicPartition(t, p, 0) for t in topics for p in range(self.s.topic_partitions)
             ]
             ends = {(p.topic, p.partition): consumer.get_watermark_offsets(p, 10)[1] for p in parts}
             consumer.assign(parts)
             done = {k for k, end in ends.items() if end == 0}
             deadline = time.monotonic() + 300
-            while len(done) < len(ends) and time.monotonic() < deadline:
+            while len(done) < len(ends):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{', '.join(topics)} not read to the end in 300 s")
                 for msg in consumer.consume(10_000, 1.0):
                     if msg.error() is not None:
                         continue
                     key = (msg.topic(), msg.partition())
                     if msg.offset() + 1 >= ends[key]:
                         done.add(key)
-                    _, record = serde.decode(msg.value())
-                    if record["tenant_id"] in self.tenants:
-                        counts[record["signal_id"]] = counts.get(record["signal_id"], 0) + 1
+                    handle(msg)
         finally:
             consumer.close()
-        return counts
 
 
 def print_report(report: ChaosReport, console: Console) -> None:

@@ -36,7 +36,7 @@ def test_every_fault_recovers_and_nothing_is_lost_or_counted_twice(
     for fault in FAULTS:
         assert re.search(rf"round 1 +{fault}: recovered in +[\d.]+ s", out), fault
     differences = re.findall(r"│ ([a-zA-Z/ ]+?) +│ +(\d+) +│", out)
-    assert len(differences) == 8 and all(n == "0" for _, n in differences), differences
+    assert len(differences) == 9 and all(n == "0" for _, n in differences), differences
 
     tenants = re.search(r"tenants: (\S+), (\S+)", out)
     assert tenants is not None

@@ -348,20 +348,25 @@ def test_records_the_resume_after_a_seek_empties_from_the_buffers_are_read_again
     committed unhandled. Here the clear asks for the lowest offset it took out again; records
     of an ended assignment and items that are no records are left to the rebalance's seek."""
 
+    def record(tp: TP, offset: int) -> SimpleNamespace:
+        return SimpleNamespace(message=ConsumerMessage(
+            tp.topic, tp.partition, offset, 0.0, 0, None, b"k", b"v", None, tp=tp,
+            generation_id=7))  # fmt: skip
+
     def check(consumer: SafeConsumer) -> None:
         app = consumer.app
         app.consumer_generation_id = 7
+        other, changelog = TP("payment.deposit", 8), TP("app-player_risk-changelog", 8)
+        app.topics._acking_topics.update({TOPIC.topic, other.topic})  # the streams' topics
         buffer = _buffer_of(consumer)
-        other = TP("payment.deposit", 8)
         for item in (
             SimpleNamespace(message=_record(41)),
             SimpleNamespace(message=_record(40)),
             SimpleNamespace(message=_record(12, generation=6)),  # an ended assignment's
-            SimpleNamespace(message=ConsumerMessage(
-                other.topic, other.partition, 3, 0.0, 0, None, b"k", b"v", None, tp=other,
-                generation_id=7)),
+            record(other, 3),
+            record(changelog, 5),  # Faust's recovery seeks the changelogs itself
             "not a record",
-        ):  # fmt: skip
+        ):
             buffer.put_nowait(item)
         app.flow_control.resume()
         assert buffer.empty()
@@ -391,6 +396,7 @@ def test_a_batch_whose_records_the_buffers_lost_stops_and_is_read_again() -> Non
     loop hands over nothing more and both are read again from 40."""
 
     async def resume_during_41(consumer: SafeConsumer, message: Any) -> None:
+        consumer.app.topics._acking_topics.add(TOPIC.topic)
         buffer = _buffer_of(consumer)
         buffer.put_nowait(SimpleNamespace(message=message))
         if message.offset == 41:
@@ -437,5 +443,20 @@ def test_an_ack_of_a_record_no_stream_took_does_not_count() -> None:
         taken.tracked = True
         assert consumer.ack(taken) is True
         assert consumer._new_offset(TOPIC) == 41
+
+    _with_consumer(check)
+
+
+def test_reads_asked_for_in_an_ended_assignment_are_dropped() -> None:
+    """The rebalance's seek to the committed offsets reads everything uncommitted again; a
+    seek asked for before it could come after it and skip records."""
+
+    def check(consumer: SafeConsumer) -> None:
+        consumer.app.consumer_generation_id = 7
+        consumer.seek_before_next_fetch(TOPIC, 40)
+        consumer.app.consumer_generation_id = 8
+        other = TP("payment.deposit", 8)
+        consumer.seek_before_next_fetch(other, 3)
+        assert consumer._pending_seeks == {other: 3}
 
     _with_consumer(check)

@@ -32,8 +32,8 @@ _LAG_BUCKETS = (
 
 REREAD = Counter(
     "wagerstream_fetch_holes_reread_total",
-    "Partitions read again from their committed offset because records below the acked ones "
-    "were never handed to a stream (agents/transport.py).",
+    "Partitions read again because records were never handed to a stream, were fetched "
+    "during a seek, or were emptied from a stream buffer unread (agents/transport.py).",
     ["topic"],
 )
 EVENTS_OUT = Counter(

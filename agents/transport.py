@@ -51,6 +51,7 @@ from mode import Service, ServiceT
 
 from agents.lease import LEASE_SHARE, MembershipLease
 from agents.metrics import REREAD
+from foundation.settings import get_settings
 
 HOLE_CHECK_S = 10.0  # a hole seen in two checks in a row is read again
 SEEK_WAIT_S = 60.0  # longest wait of the fetch loop for a seek to the committed offsets
@@ -94,6 +95,20 @@ class LeasedRebalanceListener(faust_aiokafka.ConsumerRebalanceListener):
         await super().on_partitions_assigned(assigned)
 
 
+class FetchingThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread with the broker's fetch wait configurable
+    (`WAGERSTREAM_WORKER_FETCH_MIN_BYTES`, `WAGERSTREAM_WORKER_FETCH_MAX_WAIT_MS`). Faust passes
+    neither to aiokafka (it fixes the wait at 1.5 s and leaves the minimum at 1 byte), and the
+    consumer reads both only when it starts, so they are set on it before that."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        settings = get_settings()
+        consumer._fetch_min_bytes = settings.worker_fetch_min_bytes
+        consumer._fetch_max_wait_ms = settings.worker_fetch_max_wait_ms
+        return consumer
+
+
 class SafeConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with three repairs: the fetch loop below; a committed offset
     of 0 kept as 0 (Faust stores it as "unknown", and its commit then does not check that the
@@ -110,6 +125,9 @@ class SafeConsumer(faust_aiokafka.Consumer):
     RebalanceListener: ClassVar[type[faust_aiokafka.ConsumerRebalanceListener]] = (
         LeasedRebalanceListener
     )
+
+    def _new_consumer_thread(self) -> FetchingThread:
+        return FetchingThread(self, loop=self.loop, beacon=self.beacon)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

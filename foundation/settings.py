@@ -261,6 +261,21 @@ class Settings(BaseSettings):
         1024**2,
         description="Most bytes a fetch returns per partition (Faust's consumer_max_fetch_size).",
     )
+    worker_fetch_min_bytes: int = Field(
+        1,
+        ge=1,
+        le=1024**2,
+        description="Least bytes the broker gathers for a fetch before it answers, waiting up "
+        "to WAGERSTREAM_WORKER_FETCH_MAX_WAIT_MS (aiokafka's fetch_min_bytes; 1: answer as soon "
+        "as anything is there).",
+    )
+    worker_fetch_max_wait_ms: int = Field(
+        1500,
+        ge=1,
+        le=10_000,
+        description="Longest the broker holds a fetch while it has fewer than "
+        "WAGERSTREAM_WORKER_FETCH_MIN_BYTES (aiokafka's fetch_max_wait_ms; Faust's 1,500).",
+    )
     worker_producer_batch_bytes: int = Field(
         512 * 1024,
         ge=16384,

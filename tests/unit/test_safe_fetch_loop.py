@@ -13,6 +13,7 @@ import faust
 from faust.types import TP, ConsumerMessage
 
 from agents.transport import SafeConsumer
+from foundation.settings import get_settings
 
 TOPIC = TP("bet.placed", 3)
 BUFFER = 4  # the stream buffer's size in these tests
@@ -460,3 +461,20 @@ def test_reads_asked_for_in_an_ended_assignment_are_dropped() -> None:
         assert consumer._pending_seeks == {other: 3}
 
     _with_consumer(check)
+
+
+def test_the_broker_fetch_wait_settings_reach_aiokafka(monkeypatch: Any) -> None:
+    """Faust passes neither setting to aiokafka (it fixes the wait at 1.5 s): the consumer
+    thread sets both on the consumer before it starts, which is when aiokafka reads them."""
+    monkeypatch.setenv("WAGERSTREAM_WORKER_FETCH_MIN_BYTES", "65536")
+    monkeypatch.setenv("WAGERSTREAM_WORKER_FETCH_MAX_WAIT_MS", "20")
+
+    def check(consumer: SafeConsumer) -> None:
+        made = consumer._thread._create_worker_consumer(consumer.app.transport)
+        assert (made._fetch_min_bytes, made._fetch_max_wait_ms) == (65536, 20)
+
+    get_settings.cache_clear()  # settings are read once per process
+    try:
+        _with_consumer(check)
+    finally:
+        get_settings.cache_clear()

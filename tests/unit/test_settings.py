@@ -122,3 +122,16 @@ def test_the_producer_batch_reaches_faust_and_stays_under_the_broker_limit() -> 
         "WAGERSTREAM_WORKER_PRODUCER_BATCH_BYTES='2000000': Input should be less than or "
         "equal to 1000000" in refused.stderr
     )
+
+
+def test_the_fetch_wait_defaults_to_fausts_and_is_bounded(clean_env: pytest.MonkeyPatch) -> None:
+    s = get_settings()
+    assert (s.worker_fetch_min_bytes, s.worker_fetch_max_wait_ms) == (1, 1500)
+    clean_env.setenv("WAGERSTREAM_WORKER_FETCH_MAX_WAIT_MS", "60000")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as refused:
+        get_settings()
+    assert (
+        "WAGERSTREAM_WORKER_FETCH_MAX_WAIT_MS='60000': Input should be less than or equal to "
+        "10000" in str(refused.value)
+    )

@@ -672,13 +672,13 @@ class ChaosRun:
         A lost event shows here whatever it was part of, not only when a labelled pattern
         goes unsignalled (a scale-out once lost two deposits so, and a velocity alert)."""
         serde = AvroSerde(registry_url=self.s.schema_registry_url)
-        sent: dict[tuple[str, str], set[str]] = {}
+        sent: dict[str, set[str]] = {}  # player key → its payments' "id|status"
         state: dict[str, set[str]] = {}
 
         def payment(msg: Message) -> None:
             _, record = serde.decode(msg.value())
             if record["tenant_id"] in self.tenants:
-                key = (f"{record['tenant_id']}:{record['player_id']}", record["payment_id"])
+                key = f"{record['tenant_id']}:{record['player_id']}"
                 sent.setdefault(key, set()).add(f"{record['payment_id']}|{record['status']}")
 
         def player(msg: Message) -> None:
@@ -693,7 +693,7 @@ class ChaosRun:
         self._read_all((f"{self.s.app_id}-player_risk-changelog",), player)
         return sorted(
             f"{player_key} {status}"
-            for (player_key, _), statuses in sent.items()
+            for player_key, statuses in sent.items()
             for status in statuses - state.get(player_key, set())
         )
 
